@@ -1,0 +1,81 @@
+"""The ``contivpp`` command: every long-running job and tool is a subcommand.
+
+Logging and the asyncio entry are set up here and only here. Errors of ours (bad input, bad
+config) end the command with a one-line message and a non-zero status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from contivpp.errors import ContivError, EventLogError
+from contivpp.logs import configure_logging
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from contivpp import replay
+    from contivpp.events.log import read_log
+
+    try:
+        loaded = read_log(Path(args.log))
+    except EventLogError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    if args.vpp_socket:
+        print(
+            "contivpp replay: --vpp-socket is not available in this build; use --dry-run",
+            file=sys.stderr,
+        )
+        return 2
+    result = asyncio.run(replay.replay(loaded, until=args.until))
+    if args.json:
+        print(replay.dumps(replay.result_json(result)))
+    else:
+        print(replay.render_text(result))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="contivpp", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["auto", "json", "console"],
+        default="auto",
+        help="log format on stderr (auto: JSON unless stderr is a terminal)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    rp = sub.add_parser("replay", help="replay a recorded event log (contivpp-events/1)")
+    rp.add_argument("log", help="path of the event log")
+    mode = rp.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="print the desired config (default)")
+    mode.add_argument("--vpp-socket", metavar="PATH", help="program the VPP at this API socket")
+    rp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    rp.add_argument("--until", type=int, metavar="SEQ", help="stop after the event with this seq")
+    rp.set_defaults(func=_replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    json_output = {"auto": None, "json": True, "console": False}[args.log_format]
+    configure_logging(args.log_level, json_output)
+    try:
+        code: int = args.func(args)
+    except ContivError as exc:
+        print(f"contivpp {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Typed agent configuration: the IPAM address plan and the node's knobs.
+
+One place turns YAML / JSON (Contiv's camelCase keys, as found in an event-log header or in the
+agent's config file) into frozen attrs objects with validated types, so nothing downstream ever
+re-parses strings. Unknown keys are rejected by name: a typo in a config file must not silently
+fall back to a default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from contivpp.errors import ConfigError
+
+
+def _net(text: str) -> IPv4Network:
+    return IPv4Network(text)
+
+
+@attrs.frozen
+class IPAMConfig:
+    """Contiv's address plan; defaults are Contiv's manifest defaults."""
+
+    pod_subnet_cidr: IPv4Network = _net("10.1.0.0/16")
+    pod_subnet_one_node_prefix_len: int = 24
+    vpp_host_subnet_cidr: IPv4Network = _net("172.30.0.0/16")
+    vpp_host_subnet_one_node_prefix_len: int = 24
+    node_interconnect_cidr: IPv4Network = _net("192.168.16.0/24")
+    vxlan_cidr: IPv4Network = _net("192.168.30.0/24")
+    service_cidr: IPv4Network = _net("10.96.0.0/12")
+
+    def __attrs_post_init__(self) -> None:
+        pairs = (
+            (
+                "podSubnetOneNodePrefixLen",
+                self.pod_subnet_one_node_prefix_len,
+                self.pod_subnet_cidr,
+            ),
+            (
+                "vppHostSubnetOneNodePrefixLen",
+                self.vpp_host_subnet_one_node_prefix_len,
+                self.vpp_host_subnet_cidr,
+            ),
+        )
+        for name, plen, net in pairs:
+            if not net.prefixlen < plen <= 30:
+                raise ConfigError(
+                    f"ipam.{name}: {plen} must be longer than /{net.prefixlen} and <= 30"
+                )
+
+    def to_json(self) -> dict[str, str | int]:
+        return {
+            json_name: (str(getattr(self, attr)) if attr.endswith("cidr") else getattr(self, attr))
+            for json_name, attr in _IPAM_FIELDS.items()
+        }
+
+    @classmethod
+    def from_json(cls, data: object, where: str = "ipam") -> IPAMConfig:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: expected an object, got {type(data).__name__}")
+        kwargs: dict[str, Any] = {}
+        for json_name, value in data.items():
+            attr = _IPAM_FIELDS.get(json_name)
+            if attr is None:
+                known = ", ".join(_IPAM_FIELDS)
+                raise ConfigError(f"{where}.{json_name}: unknown setting (known: {known})")
+            if attr.endswith("cidr"):
+                if not isinstance(value, str):
+                    raise ConfigError(f"{where}.{json_name}: expected a CIDR string")
+                try:
+                    kwargs[attr] = IPv4Network(value)
+                except ValueError as exc:
+                    raise ConfigError(f"{where}.{json_name}: {exc}") from exc
+            else:
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ConfigError(f"{where}.{json_name}: expected an integer")
+                kwargs[attr] = value
+        return cls(**kwargs)
+
+
+_IPAM_FIELDS = {
+    "podSubnetCIDR": "pod_subnet_cidr",
+    "podSubnetOneNodePrefixLen": "pod_subnet_one_node_prefix_len",
+    "vppHostSubnetCIDR": "vpp_host_subnet_cidr",
+    "vppHostSubnetOneNodePrefixLen": "vpp_host_subnet_one_node_prefix_len",
+    "nodeInterconnectCIDR": "node_interconnect_cidr",
+    "vxlanCIDR": "vxlan_cidr",
+    "serviceCIDR": "service_cidr",
+}
+
+
+@attrs.frozen
+class EventLogConfig:
+    """Where the agent records the events it processes, and how much it keeps."""
+
+    directory: Path | None = None
+    max_bytes: int = 64 * 1024 * 1024
+    backups: int = 4
+
+
+@attrs.frozen
+class AgentConfig:
+    """Everything that shapes rendering for one node, plus process-level settings."""
+
+    node_name: str
+    ipam: IPAMConfig = IPAMConfig()
+    mtu: int = 1450
+    main_vrf: int = 0
+    pod_vrf: int = 1
+    vxlan_vni: int = 10
+    event_log: EventLogConfig = EventLogConfig()
+
+    def overrides_json(self) -> dict[str, object]:
+        """The header ``config`` object of an event log recorded by this agent."""
+        return {
+            "ipam": self.ipam.to_json(),
+            "mtu": self.mtu,
+            "mainVRFID": self.main_vrf,
+            "podVRFID": self.pod_vrf,
+        }
+
+    @classmethod
+    def from_overrides(cls, node_name: str, data: object, where: str = "config") -> AgentConfig:
+        """Build a config from Contiv-style overrides (as in an event-log header)."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: expected an object, got {type(data).__name__}")
+        kwargs: dict[str, Any] = {}
+        for name, value in data.items():
+            if name == "ipam":
+                kwargs["ipam"] = IPAMConfig.from_json(value, f"{where}.ipam")
+            elif name in _INT_KNOBS:
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise ConfigError(f"{where}.{name}: expected a non-negative integer")
+                kwargs[_INT_KNOBS[name]] = value
+            else:
+                raise ConfigError(f"{where}.{name}: unknown setting")
+        if kwargs.get("main_vrf", 0) == kwargs.get("pod_vrf", 1):
+            raise ConfigError(f"{where}: mainVRFID and podVRFID must differ")
+        return cls(node_name=node_name, **kwargs)
+
+
+_INT_KNOBS = {"mtu": "mtu", "mainVRFID": "main_vrf", "podVRFID": "pod_vrf", "vxlanVNI": "vxlan_vni"}
+
+
+def is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True

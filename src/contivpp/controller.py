@@ -1,0 +1,107 @@
+"""The agent's event handler: record, fold, render, hand the change to the reconciler, answer.
+
+This is the one place where the data flow is assembled (events -> state -> renderers ->
+desired set -> sink). The same controller runs in the agent and in ``contivpp replay``, which
+is what makes a replay faithful. An event the fold rejects (IPAM exhausted, a conflicting node
+ID ...) leaves the state untouched, is logged with the reason, and is answered with an error
+if somebody waits for it; the next event is handled as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import attrs
+import structlog
+
+from contivpp import ipam
+from contivpp.errors import ContivError
+from contivpp.events.log import EventRecorder
+from contivpp.events.state import ClusterState, fold
+from contivpp.events.types import CNIAdd, CNIDel, CNIOutcome, Event
+from contivpp.reconcile.api import Key
+from contivpp.renderers import DesiredSet, render
+from contivpp.renderers.pods import pod_macs
+
+log = structlog.get_logger("contivpp.controller")
+
+
+class DesiredSink(Protocol):
+    """Where desired-state changes go (the reconciler, in the agent)."""
+
+    async def apply(self, delta: Mapping[Key, object | None], *, trigger: str) -> None: ...
+
+
+@attrs.frozen
+class Rejection:
+    seq: int
+    event: str
+    error: str
+
+
+def _event_name(event: Event) -> str:
+    return type(event).__name__
+
+
+def diff(old: Mapping[Key, object], new: Mapping[Key, object]) -> dict[Key, object | None]:
+    """The delta that turns ``old`` into ``new`` (None = delete), in key order."""
+    delta: dict[Key, object | None] = {}
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        if before != after:
+            delta[key] = after
+    return delta
+
+
+class Controller:
+    def __init__(
+        self,
+        state: ClusterState,
+        *,
+        recorder: EventRecorder | None = None,
+        sink: DesiredSink | None = None,
+    ) -> None:
+        self.state = state
+        self.recorder = recorder
+        self.sink = sink
+        self.desired: DesiredSet = {}
+        self.rejections: list[Rejection] = []
+        self.handled = 0
+
+    async def handle(self, seq: int, event: Event) -> None:
+        self.handled += 1
+        if self.recorder is not None:
+            self.recorder.record(seq, event)
+        try:
+            self.state = fold(self.state, event)
+        except ContivError as exc:
+            self.rejections.append(Rejection(seq, _event_name(event), str(exc)))
+            log.warning(
+                "event_rejected", event_seq=seq, event_type=_event_name(event), error=str(exc)
+            )
+            _answer(event, CNIOutcome(error=str(exc)))
+            return
+        if self.sink is not None:
+            desired = render(self.state)
+            delta = diff(self.desired, desired)
+            if delta:
+                await self.sink.apply(delta, trigger=f"event {seq} {_event_name(event)}")
+            self.desired = desired
+        _answer(event, self._outcome(event))
+
+    def _outcome(self, event: Event) -> CNIOutcome:
+        if not isinstance(event, CNIAdd):
+            return CNIOutcome()
+        pod = self.state.local_pods.get((event.pod_namespace, event.pod_name))
+        if pod is None or not pod.ip or self.state.node_id is None:
+            return CNIOutcome(error="this node has no ID yet: cannot allocate a pod address")
+        gateway = ipam.pod_gateway(self.state.config.ipam, self.state.node_id)
+        return CNIOutcome(
+            ip=pod.ip, gateway=str(gateway), mac=pod_macs(pod.container_id, pod.ifname)[0]
+        )
+
+
+def _answer(event: Event, outcome: CNIOutcome) -> None:
+    if isinstance(event, CNIAdd | CNIDel) and event.reply is not None and not event.reply.done():
+        event.reply.set_result(outcome)

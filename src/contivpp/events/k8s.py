@@ -1,0 +1,630 @@
+"""Minimal typed models of the Kubernetes objects contivpp reacts to, and their parsing.
+
+Renderers need a small part of each object (labels, IPs, ports, selectors); keeping only that
+part makes state small, comparisons cheap and replay independent of fields we ignore. Parsing
+is strict about what we keep and lenient about everything else: a missing or wrong-typed field
+raises :class:`~contivpp.errors.K8sObjectError` naming the object and the field, and callers
+skip that one object and keep going.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import attrs
+
+from contivpp.errors import K8sObjectError
+
+Kind = Literal["Namespace", "Pod", "Service", "EndpointSlice", "NetworkPolicy", "Node"]
+KINDS: tuple[Kind, ...] = ("Namespace", "Pod", "Service", "EndpointSlice", "NetworkPolicy", "Node")
+NAMESPACED: frozenset[str] = frozenset({"Pod", "Service", "EndpointSlice", "NetworkPolicy"})
+
+Labels = tuple[tuple[str, str], ...]
+"""Labels as a sorted tuple of pairs: hashable and order-independent."""
+
+
+@attrs.frozen
+class ObjectRef:
+    kind: Kind
+    namespace: str  # "" for cluster-scoped kinds
+    name: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.kind} {self.namespace}/{self.name}"
+            if self.namespace
+            else f"{self.kind} {self.name}"
+        )
+
+
+@attrs.frozen
+class LabelRequirement:
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class LabelSelector:
+    """A Kubernetes label selector; the empty selector matches everything."""
+
+    match_labels: Labels = ()
+    match_expressions: tuple[LabelRequirement, ...] = ()
+
+    def matches(self, labels: Labels) -> bool:
+        have = dict(labels)
+        if any(have.get(k) != v for k, v in self.match_labels):
+            return False
+        for req in self.match_expressions:
+            present = req.key in have
+            if req.operator == "In" and not (present and have[req.key] in req.values):
+                return False
+            if req.operator == "NotIn" and present and have[req.key] in req.values:
+                return False
+            if req.operator == "Exists" and not present:
+                return False
+            if req.operator == "DoesNotExist" and present:
+                return False
+        return True
+
+
+@attrs.frozen
+class Namespace:
+    name: str
+    labels: Labels = ()
+
+
+@attrs.frozen
+class ContainerPort:
+    name: str
+    port: int
+    protocol: str
+
+
+@attrs.frozen
+class Pod:
+    namespace: str
+    name: str
+    labels: Labels = ()
+    node_name: str = ""
+    ip: str = ""
+    host_network: bool = False
+    ports: tuple[ContainerPort, ...] = ()
+
+
+@attrs.frozen
+class ServicePort:
+    name: str
+    protocol: str
+    port: int
+    target_port: int | str
+    node_port: int = 0
+
+
+@attrs.frozen
+class Service:
+    namespace: str
+    name: str
+    type: str = "ClusterIP"
+    cluster_ip: str = ""
+    external_ips: tuple[str, ...] = ()
+    lb_ingress_ips: tuple[str, ...] = ()
+    ports: tuple[ServicePort, ...] = ()
+    selector: Labels = ()
+    external_traffic_policy: str = "Cluster"
+    session_affinity: str = "None"
+    session_affinity_timeout: int = 10800
+
+
+@attrs.frozen
+class Endpoint:
+    addresses: tuple[str, ...]
+    ready: bool = True
+    node_name: str = ""
+    target_pod: tuple[str, str] | None = None  # (namespace, name) when targetRef is a Pod
+
+
+@attrs.frozen
+class EndpointPort:
+    name: str
+    port: int
+    protocol: str
+
+
+@attrs.frozen
+class EndpointSlice:
+    namespace: str
+    name: str
+    service_name: str
+    address_type: str = "IPv4"
+    endpoints: tuple[Endpoint, ...] = ()
+    ports: tuple[EndpointPort, ...] = ()
+
+
+@attrs.frozen
+class IPBlock:
+    cidr: str
+    excepts: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class PolicyPeer:
+    pod_selector: LabelSelector | None = None
+    namespace_selector: LabelSelector | None = None
+    ip_block: IPBlock | None = None
+
+
+@attrs.frozen
+class PolicyPort:
+    protocol: str = "TCP"
+    port: int | str | None = None
+    end_port: int | None = None
+
+
+@attrs.frozen
+class PolicyRule:
+    peers: tuple[PolicyPeer, ...] = ()  # empty = all sources / destinations
+    ports: tuple[PolicyPort, ...] = ()  # empty = all ports
+
+
+@attrs.frozen
+class NetworkPolicy:
+    namespace: str
+    name: str
+    pod_selector: LabelSelector = LabelSelector()
+    policy_types: tuple[str, ...] = ("Ingress",)
+    ingress: tuple[PolicyRule, ...] = ()
+    egress: tuple[PolicyRule, ...] = ()
+
+
+@attrs.frozen
+class NodeAddress:
+    type: str
+    address: str
+
+
+@attrs.frozen
+class Node:
+    name: str
+    addresses: tuple[NodeAddress, ...] = ()
+    pod_cidr: str = ""
+
+
+K8sObject = Namespace | Pod | Service | EndpointSlice | NetworkPolicy | Node
+
+
+def ref_of(obj: K8sObject) -> ObjectRef:
+    kind: Kind = _KIND_OF[type(obj)]
+    namespace = getattr(obj, "namespace", "")
+    return ObjectRef(kind, namespace, obj.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+class _Reader:
+    """Typed field access into one API object; errors name the object and the field path."""
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+
+    def fail(self, path: str, reason: str) -> K8sObjectError:
+        return K8sObjectError(self.ref, path, reason)
+
+    def obj(self, data: object, path: str, *, required: bool = False) -> Mapping[str, object]:
+        if data is None and not required:
+            return {}
+        if not isinstance(data, Mapping):
+            reason = "missing" if data is None else f"expected an object, got {_tname(data)}"
+            raise self.fail(path, reason)
+        return data
+
+    def lst(self, data: object, path: str) -> list[object]:
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise self.fail(path, f"expected a list, got {_tname(data)}")
+        return data
+
+    def text(self, data: object, path: str, *, required: bool = False, default: str = "") -> str:
+        if data is None:
+            if required:
+                raise self.fail(path, "missing")
+            return default
+        if not isinstance(data, str):
+            raise self.fail(path, f"expected a string, got {_tname(data)}")
+        if required and not data:
+            raise self.fail(path, "empty")
+        return data
+
+    def integer(self, data: object, path: str, *, required: bool = False, default: int = 0) -> int:
+        if data is None:
+            if required:
+                raise self.fail(path, "missing")
+            return default
+        if not isinstance(data, int) or isinstance(data, bool):
+            raise self.fail(path, f"expected an integer, got {_tname(data)}")
+        return data
+
+    def port(self, data: object, path: str) -> int:
+        value = self.integer(data, path, required=True)
+        if not 0 < value < 65536:
+            raise self.fail(path, f"port {value} out of range 1-65535")
+        return value
+
+    def int_or_name(self, data: object, path: str) -> int | str:
+        if isinstance(data, str):
+            if data.isdigit():
+                return self.port(int(data), path)
+            return data
+        return self.port(data, path)
+
+    def boolean(self, data: object, path: str, default: bool = False) -> bool:
+        if data is None:
+            return default
+        if not isinstance(data, bool):
+            raise self.fail(path, f"expected a boolean, got {_tname(data)}")
+        return data
+
+    def labels(self, data: object, path: str) -> Labels:
+        mapping = self.obj(data, path)
+        out = []
+        for k, v in mapping.items():
+            out.append((k, self.text(v, f"{path}.{k}", required=False)))
+        return tuple(sorted(out))
+
+    def strings(self, data: object, path: str) -> tuple[str, ...]:
+        return tuple(
+            self.text(v, f"{path}[{i}]", required=True) for i, v in enumerate(self.lst(data, path))
+        )
+
+    def selector(self, data: object, path: str) -> LabelSelector:
+        mapping = self.obj(data, path)
+        exprs = []
+        for i, item in enumerate(
+            self.lst(mapping.get("matchExpressions"), f"{path}.matchExpressions")
+        ):
+            ipath = f"{path}.matchExpressions[{i}]"
+            expr = self.obj(item, ipath, required=True)
+            op = self.text(expr.get("operator"), f"{ipath}.operator", required=True)
+            if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+                raise self.fail(f"{ipath}.operator", f"unknown operator {op!r}")
+            values = self.strings(expr.get("values"), f"{ipath}.values")
+            key = self.text(expr.get("key"), f"{ipath}.key", required=True)
+            exprs.append(LabelRequirement(key, op, values))  # type: ignore[arg-type]
+        return LabelSelector(
+            self.labels(mapping.get("matchLabels"), f"{path}.matchLabels"), tuple(exprs)
+        )
+
+
+def _tname(data: object) -> str:
+    return (
+        {dict: "object", list: "list", str: "string", int: "integer", bool: "boolean"}.get(
+            type(data), type(data).__name__
+        )
+        if data is not None
+        else "null"
+    )
+
+
+def describe(raw: object) -> str:
+    """A best-effort name for a raw API object, for error messages."""
+    if not isinstance(raw, Mapping):
+        return f"<{_tname(raw)}>"
+    kind = raw.get("kind") if isinstance(raw.get("kind"), str) else "<no kind>"
+    meta = raw.get("metadata")
+    ns = name = ""
+    if isinstance(meta, Mapping):
+        ns = meta.get("namespace") if isinstance(meta.get("namespace"), str) else ""  # type: ignore[assignment]
+        name = meta.get("name") if isinstance(meta.get("name"), str) else "<no name>"  # type: ignore[assignment]
+    return f"{kind} {ns}/{name}" if ns else f"{kind} {name or '<no name>'}"
+
+
+def parse_object(raw: object) -> K8sObject:
+    """Parse one Kubernetes API object (apiVersion, kind, metadata, spec, status)."""
+    ref = describe(raw)
+    r = _Reader(ref)
+    data = r.obj(raw, "<object>", required=True)
+    kind = r.text(data.get("kind"), "kind", required=True)
+    if kind not in KINDS:
+        raise r.fail("kind", f"unsupported kind {kind!r} (supported: {', '.join(KINDS)})")
+    meta = r.obj(data.get("metadata"), "metadata", required=True)
+    name = r.text(meta.get("name"), "metadata.name", required=True)
+    namespace = ""
+    if kind in NAMESPACED:
+        namespace = r.text(meta.get("namespace"), "metadata.namespace", required=True)
+    labels = r.labels(meta.get("labels"), "metadata.labels")
+    spec = r.obj(data.get("spec"), "spec")
+    status = r.obj(data.get("status"), "status")
+    parser = _PARSERS[kind]
+    return parser(r, data, namespace, name, labels, spec, status)
+
+
+def _parse_namespace(
+    r: _Reader,
+    data: Mapping[str, object],
+    ns: str,
+    name: str,
+    labels: Labels,
+    spec: Mapping[str, object],
+    status: Mapping[str, object],
+) -> K8sObject:
+    return Namespace(name=name, labels=labels)
+
+
+def _parse_pod(
+    r: _Reader,
+    data: Mapping[str, object],
+    ns: str,
+    name: str,
+    labels: Labels,
+    spec: Mapping[str, object],
+    status: Mapping[str, object],
+) -> K8sObject:
+    ports: list[ContainerPort] = []
+    for ci, c in enumerate(r.lst(spec.get("containers"), "spec.containers")):
+        container = r.obj(c, f"spec.containers[{ci}]", required=True)
+        for pi, p in enumerate(r.lst(container.get("ports"), f"spec.containers[{ci}].ports")):
+            path = f"spec.containers[{ci}].ports[{pi}]"
+            port = r.obj(p, path, required=True)
+            ports.append(
+                ContainerPort(
+                    name=r.text(port.get("name"), f"{path}.name"),
+                    port=r.port(port.get("containerPort"), f"{path}.containerPort"),
+                    protocol=r.text(port.get("protocol"), f"{path}.protocol", default="TCP"),
+                )
+            )
+    return Pod(
+        namespace=ns,
+        name=name,
+        labels=labels,
+        node_name=r.text(spec.get("nodeName"), "spec.nodeName"),
+        ip=r.text(status.get("podIP"), "status.podIP"),
+        host_network=r.boolean(spec.get("hostNetwork"), "spec.hostNetwork"),
+        ports=tuple(ports),
+    )
+
+
+def _parse_service(
+    r: _Reader,
+    data: Mapping[str, object],
+    ns: str,
+    name: str,
+    labels: Labels,
+    spec: Mapping[str, object],
+    status: Mapping[str, object],
+) -> K8sObject:
+    ports = []
+    for i, p in enumerate(r.lst(spec.get("ports"), "spec.ports")):
+        path = f"spec.ports[{i}]"
+        port = r.obj(p, path, required=True)
+        number = r.port(port.get("port"), f"{path}.port")
+        target = port.get("targetPort")
+        ports.append(
+            ServicePort(
+                name=r.text(port.get("name"), f"{path}.name"),
+                protocol=r.text(port.get("protocol"), f"{path}.protocol", default="TCP"),
+                port=number,
+                target_port=number
+                if target is None
+                else r.int_or_name(target, f"{path}.targetPort"),
+                node_port=r.integer(port.get("nodePort"), f"{path}.nodePort"),
+            )
+        )
+    lb = r.obj(status.get("loadBalancer"), "status.loadBalancer")
+    ingress_ips = []
+    for i, item in enumerate(r.lst(lb.get("ingress"), "status.loadBalancer.ingress")):
+        entry = r.obj(item, f"status.loadBalancer.ingress[{i}]", required=True)
+        ip = r.text(entry.get("ip"), f"status.loadBalancer.ingress[{i}].ip")
+        if ip:
+            ingress_ips.append(ip)
+    affinity_cfg = r.obj(spec.get("sessionAffinityConfig"), "spec.sessionAffinityConfig")
+    client_ip = r.obj(affinity_cfg.get("clientIP"), "spec.sessionAffinityConfig.clientIP")
+    return Service(
+        namespace=ns,
+        name=name,
+        type=r.text(spec.get("type"), "spec.type", default="ClusterIP"),
+        cluster_ip=r.text(spec.get("clusterIP"), "spec.clusterIP"),
+        external_ips=r.strings(spec.get("externalIPs"), "spec.externalIPs"),
+        lb_ingress_ips=tuple(ingress_ips),
+        ports=tuple(ports),
+        selector=r.labels(spec.get("selector"), "spec.selector"),
+        external_traffic_policy=r.text(
+            spec.get("externalTrafficPolicy"), "spec.externalTrafficPolicy", default="Cluster"
+        ),
+        session_affinity=r.text(
+            spec.get("sessionAffinity"), "spec.sessionAffinity", default="None"
+        ),
+        session_affinity_timeout=r.integer(
+            client_ip.get("timeoutSeconds"),
+            "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+            default=10800,
+        ),
+    )
+
+
+def _parse_endpoint_slice(
+    r: _Reader,
+    data: Mapping[str, object],
+    ns: str,
+    name: str,
+    labels: Labels,
+    spec: Mapping[str, object],
+    status: Mapping[str, object],
+) -> K8sObject:
+    service = dict(labels).get("kubernetes.io/service-name", "")
+    endpoints = []
+    for i, e in enumerate(r.lst(data.get("endpoints"), "endpoints")):
+        path = f"endpoints[{i}]"
+        ep = r.obj(e, path, required=True)
+        cond = r.obj(ep.get("conditions"), f"{path}.conditions")
+        ref = r.obj(ep.get("targetRef"), f"{path}.targetRef")
+        target = None
+        if ref and r.text(ref.get("kind"), f"{path}.targetRef.kind") == "Pod":
+            target = (
+                r.text(ref.get("namespace"), f"{path}.targetRef.namespace", default=ns),
+                r.text(ref.get("name"), f"{path}.targetRef.name", required=True),
+            )
+        endpoints.append(
+            Endpoint(
+                addresses=r.strings(ep.get("addresses"), f"{path}.addresses"),
+                # The API says a nil "ready" means ready.
+                ready=r.boolean(cond.get("ready"), f"{path}.conditions.ready", default=True),
+                node_name=r.text(ep.get("nodeName"), f"{path}.nodeName"),
+                target_pod=target,
+            )
+        )
+    ports = []
+    for i, p in enumerate(r.lst(data.get("ports"), "ports")):
+        path = f"ports[{i}]"
+        port = r.obj(p, path, required=True)
+        ports.append(
+            EndpointPort(
+                name=r.text(port.get("name"), f"{path}.name"),
+                port=r.port(port.get("port"), f"{path}.port"),
+                protocol=r.text(port.get("protocol"), f"{path}.protocol", default="TCP"),
+            )
+        )
+    return EndpointSlice(
+        namespace=ns,
+        name=name,
+        service_name=service,
+        address_type=r.text(data.get("addressType"), "addressType", default="IPv4"),
+        endpoints=tuple(endpoints),
+        ports=tuple(ports),
+    )
+
+
+def _parse_peer(r: _Reader, raw: object, path: str) -> PolicyPeer:
+    peer = r.obj(raw, path, required=True)
+    block = None
+    if peer.get("ipBlock") is not None:
+        b = r.obj(peer.get("ipBlock"), f"{path}.ipBlock")
+        block = IPBlock(
+            cidr=r.text(b.get("cidr"), f"{path}.ipBlock.cidr", required=True),
+            excepts=r.strings(b.get("except"), f"{path}.ipBlock.except"),
+        )
+    pods = peer.get("podSelector")
+    nss = peer.get("namespaceSelector")
+    return PolicyPeer(
+        pod_selector=None if pods is None else r.selector(pods, f"{path}.podSelector"),
+        namespace_selector=None if nss is None else r.selector(nss, f"{path}.namespaceSelector"),
+        ip_block=block,
+    )
+
+
+def _parse_rules(r: _Reader, raw: object, path: str, peers_field: str) -> tuple[PolicyRule, ...]:
+    rules = []
+    for i, item in enumerate(r.lst(raw, path)):
+        rpath = f"{path}[{i}]"
+        rule = r.obj(item, rpath, required=True)
+        peers = tuple(
+            _parse_peer(r, p, f"{rpath}.{peers_field}[{j}]")
+            for j, p in enumerate(r.lst(rule.get(peers_field), f"{rpath}.{peers_field}"))
+        )
+        ports = []
+        for j, p in enumerate(r.lst(rule.get("ports"), f"{rpath}.ports")):
+            ppath = f"{rpath}.ports[{j}]"
+            port = r.obj(p, ppath, required=True)
+            value = port.get("port")
+            ports.append(
+                PolicyPort(
+                    protocol=r.text(port.get("protocol"), f"{ppath}.protocol", default="TCP"),
+                    port=None if value is None else r.int_or_name(value, f"{ppath}.port"),
+                    end_port=None
+                    if port.get("endPort") is None
+                    else r.port(port.get("endPort"), f"{ppath}.endPort"),
+                )
+            )
+        rules.append(PolicyRule(peers=peers, ports=tuple(ports)))
+    return tuple(rules)
+
+
+def _parse_policy(
+    r: _Reader,
+    data: Mapping[str, object],
+    ns: str,
+    name: str,
+    labels: Labels,
+    spec: Mapping[str, object],
+    status: Mapping[str, object],
+) -> K8sObject:
+    ingress = _parse_rules(r, spec.get("ingress"), "spec.ingress", "from")
+    egress = _parse_rules(r, spec.get("egress"), "spec.egress", "to")
+    types = r.strings(spec.get("policyTypes"), "spec.policyTypes")
+    for t in types:
+        if t not in ("Ingress", "Egress"):
+            raise r.fail("spec.policyTypes", f"unknown policy type {t!r}")
+    if not types:
+        # The API's defaulting: Ingress always, Egress when egress rules are present.
+        types = ("Ingress", "Egress") if egress else ("Ingress",)
+    return NetworkPolicy(
+        namespace=ns,
+        name=name,
+        pod_selector=r.selector(spec.get("podSelector"), "spec.podSelector"),
+        policy_types=tuple(sorted(set(types))),
+        ingress=ingress,
+        egress=egress,
+    )
+
+
+def _parse_node(
+    r: _Reader,
+    data: Mapping[str, object],
+    ns: str,
+    name: str,
+    labels: Labels,
+    spec: Mapping[str, object],
+    status: Mapping[str, object],
+) -> K8sObject:
+    addresses = []
+    for i, a in enumerate(r.lst(status.get("addresses"), "status.addresses")):
+        path = f"status.addresses[{i}]"
+        addr = r.obj(a, path, required=True)
+        addresses.append(
+            NodeAddress(
+                type=r.text(addr.get("type"), f"{path}.type", required=True),
+                address=r.text(addr.get("address"), f"{path}.address", required=True),
+            )
+        )
+    return Node(
+        name=name,
+        addresses=tuple(addresses),
+        pod_cidr=r.text(spec.get("podCIDR"), "spec.podCIDR"),
+    )
+
+
+_PARSERS = {
+    "Namespace": _parse_namespace,
+    "Pod": _parse_pod,
+    "Service": _parse_service,
+    "EndpointSlice": _parse_endpoint_slice,
+    "NetworkPolicy": _parse_policy,
+    "Node": _parse_node,
+}
+
+_KIND_OF: dict[type, Kind] = {
+    Namespace: "Namespace",
+    Pod: "Pod",
+    Service: "Service",
+    EndpointSlice: "EndpointSlice",
+    NetworkPolicy: "NetworkPolicy",
+    Node: "Node",
+}
+
+
+def parse_ref(raw: object) -> ObjectRef:
+    """Parse just the identity of an object (enough for a delete)."""
+    r = _Reader(describe(raw))
+    data = r.obj(raw, "<object>", required=True)
+    kind = r.text(data.get("kind"), "kind", required=True)
+    if kind not in KINDS:
+        raise r.fail("kind", f"unsupported kind {kind!r} (supported: {', '.join(KINDS)})")
+    meta = r.obj(data.get("metadata"), "metadata", required=True)
+    name = r.text(meta.get("name"), "metadata.name", required=True)
+    namespace = ""
+    if kind in NAMESPACED:
+        namespace = r.text(meta.get("namespace"), "metadata.namespace", required=True)
+    return ObjectRef(kind, namespace, name)

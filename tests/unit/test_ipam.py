@@ -1,0 +1,77 @@
+"""The address plan and the pod allocator."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+
+import pytest
+
+from contivpp import ipam
+from contivpp.config import IPAMConfig
+from contivpp.errors import ConfigError, IPAMError
+
+CFG = IPAMConfig()
+
+
+def test_contiv_defaults_per_node() -> None:
+    assert ipam.node_pod_subnet(CFG, 5) == IPv4Network("10.1.5.0/24")
+    assert ipam.pod_gateway(CFG, 5) == IPv4Address("10.1.5.1")
+    assert ipam.nat_loopback(CFG, 5) == IPv4Address("10.1.5.254")
+    assert ipam.vpp_host_subnet(CFG, 5) == IPv4Network("172.30.5.0/24")
+    assert ipam.vpp_host_vpp_ip(CFG, 5) == IPv4Address("172.30.5.1")
+    assert ipam.vpp_host_linux_ip(CFG, 5) == IPv4Address("172.30.5.2")
+    assert ipam.node_interconnect_ip(CFG, 5) == IPv4Address("192.168.16.5")
+    assert ipam.vxlan_ip(CFG, 5) == IPv4Address("192.168.30.5")
+
+
+@pytest.mark.parametrize("node_id", [0, 256, -1])
+def test_ids_that_do_not_fit_are_refused(node_id: int) -> None:
+    with pytest.raises(IPAMError, match=f"node ID {node_id}"):
+        ipam.node_pod_subnet(CFG, node_id)
+
+
+def test_config_rejects_bad_prefix_and_unknown_keys() -> None:
+    with pytest.raises(ConfigError, match="podSubnetOneNodePrefixLen"):
+        IPAMConfig.from_json({"podSubnetOneNodePrefixLen": 8})
+    with pytest.raises(ConfigError, match=r"ipam\.podSubnet: unknown setting"):
+        IPAMConfig.from_json({"podSubnet": "10.0.0.0/8"})
+    with pytest.raises(ConfigError, match=r"ipam\.vxlanCIDR"):
+        IPAMConfig.from_json({"vxlanCIDR": "300.1.1.0/24"})
+    assert IPAMConfig.from_json(CFG.to_json()) == CFG
+
+
+def test_allocation_is_round_robin_and_sticky() -> None:
+    alloc = ipam.PodAllocator(IPv4Network("10.1.1.0/24"))
+    alloc, a = alloc.allocate(("ns", "a"))
+    alloc, b = alloc.allocate(("ns", "b"))
+    assert (str(a), str(b)) == ("10.1.1.2", "10.1.1.3")
+    again, a2 = alloc.allocate(("ns", "a"))
+    assert a2 == a and again == alloc
+    alloc = alloc.release(("ns", "a"))
+    alloc, c = alloc.allocate(("ns", "c"))
+    assert str(c) == "10.1.1.4", "a released address must not be reused right away"
+
+
+def test_allocation_wraps_and_exhausts() -> None:
+    alloc = ipam.PodAllocator(IPv4Network("10.1.1.0/29"))  # hosts .2 .. .5 (.1 gw, .6 NAT loop)
+    pods = [("ns", f"p{i}") for i in range(4)]
+    for pod in pods:
+        alloc, _ = alloc.allocate(pod)
+    with pytest.raises(IPAMError, match="exhausted"):
+        alloc.allocate(("ns", "extra"))
+    alloc = alloc.release(pods[1])
+    alloc, ip = alloc.allocate(("ns", "extra"))
+    assert str(ip) == "10.1.1.3"
+
+
+def test_claim_refuses_conflicts() -> None:
+    alloc = ipam.PodAllocator(IPv4Network("10.1.1.0/24"))
+    alloc = alloc.claim(("ns", "a"), IPv4Address("10.1.1.9"))
+    with pytest.raises(IPAMError, match="held by ns/a"):
+        alloc.claim(("ns", "b"), IPv4Address("10.1.1.9"))
+    with pytest.raises(IPAMError, match="outside"):
+        alloc.claim(("ns", "b"), IPv4Address("10.1.2.9"))
+    with pytest.raises(IPAMError, match="reserved"):
+        alloc.claim(("ns", "b"), IPv4Address("10.1.1.1"))
+    alloc, nxt = alloc.allocate(("ns", "b"))
+    assert str(nxt) == "10.1.1.10"
