@@ -85,9 +85,16 @@ class Controller:
         if self.sink is not None:
             desired = render(self.state)
             delta = diff(self.desired, desired)
-            if delta:
-                await self.sink.apply(delta, trigger=f"event {seq} {_event_name(event)}")
             self.desired = desired
+            if delta:
+                try:
+                    await self.sink.apply(delta, trigger=f"event {seq} {_event_name(event)}")
+                except ContivError as exc:
+                    # The state moved on; the reconciler keeps retrying what failed. The
+                    # caller learns that its pod is not (yet) wired.
+                    log.error("apply_failed", event_seq=seq, error=str(exc))
+                    _answer(event, CNIOutcome(error=f"applying the configuration failed: {exc}"))
+                    return
         _answer(event, self._outcome(event))
 
     def _outcome(self, event: Event) -> CNIOutcome:

@@ -1,0 +1,98 @@
+"""Contiv's gRPC ``RemoteCNI`` API (Add/Delete) in front of the agent's CNI handler.
+
+Same proto package, service and field numbers as contiv/vpp's ``cni.proto``, so a Contiv
+CNI binary or other tooling built for it can drive a contivpp agent. Requests are decoded into
+the same :class:`~contivpp.cni.server.CNIRequest` the lean socket uses.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import grpc
+import structlog
+
+from contivpp.cni.proto import cni_pb2, cni_pb2_grpc
+from contivpp.cni.server import CNIHandler, CNIRequest, Result, prepare_socket_path
+from contivpp.errors import CNIRequestError
+
+log = structlog.get_logger("contivpp.cni.grpc")
+
+
+def _cni_args(text: str) -> dict[str, str]:
+    out = {}
+    for item in text.split(";"):
+        key, sep, value = item.partition("=")
+        if sep:
+            out[key] = value
+    return out
+
+
+def request_from_proto(command: str, req: cni_pb2.CNIRequest) -> CNIRequest:
+    args = _cni_args(req.extra_arguments)
+    if not req.container_id:
+        raise CNIRequestError(7, f"{command} request without container_id")
+    if command == "ADD" and not req.network_namespace:
+        raise CNIRequestError(4, "ADD request without network_namespace")
+    return CNIRequest(
+        command=command,
+        container_id=req.container_id,
+        netns=req.network_namespace,
+        ifname=req.interface_name or "eth0",
+        pod_namespace=args.get("K8S_POD_NAMESPACE", ""),
+        pod_name=args.get("K8S_POD_NAME", ""),
+        cni_version=req.version or "0.3.1",
+    )
+
+
+def reply_from_result(result: Result) -> cni_pb2.CNIReply:
+    reply = cni_pb2.CNIReply(result=0)
+    ips = result.get("ips", [])
+    for index, iface in enumerate(result.get("interfaces", [])):
+        proto_if = reply.interfaces.add(
+            name=iface.get("name", ""), mac=iface.get("mac", ""), sandbox=iface.get("sandbox", "")
+        )
+        for ip in ips:
+            if ip.get("interface") == index:
+                proto_if.ip_addresses.add(
+                    version=cni_pb2.CNIReply.Interface.IP.IPV4,
+                    address=ip.get("address", ""),
+                    gateway=ip.get("gateway", ""),
+                )
+    for route in result.get("routes", []):
+        reply.routes.add(dst=route.get("dst", ""), gw=route.get("gw", ""))
+    return reply
+
+
+class RemoteCNIServicer(cni_pb2_grpc.RemoteCNIServicer):
+    def __init__(self, handler: CNIHandler) -> None:
+        self.handler = handler
+
+    async def _call(self, command: str, request: cni_pb2.CNIRequest) -> cni_pb2.CNIReply:
+        try:
+            result = await self.handler.handle(request_from_proto(command, request))
+        except CNIRequestError as exc:
+            log.warning("cni_grpc_request_failed", command=command, code=exc.code, error=str(exc))
+            return cni_pb2.CNIReply(result=1, error=str(exc))
+        return reply_from_result(result)
+
+    async def Add(self, request: cni_pb2.CNIRequest, context: object) -> cni_pb2.CNIReply:
+        return await self._call("ADD", request)
+
+    async def Delete(self, request: cni_pb2.CNIRequest, context: object) -> cni_pb2.CNIReply:
+        return await self._call("DEL", request)
+
+
+async def start_grpc(path: Path, handler: CNIHandler) -> grpc.aio.Server:
+    """Start serving RemoteCNI on a unix socket; the caller stops the returned server."""
+    prepare_socket_path(path)
+    server = grpc.aio.server()
+    cni_pb2_grpc.add_RemoteCNIServicer_to_server(  # type: ignore[no-untyped-call]
+        RemoteCNIServicer(handler), server
+    )
+    server.add_insecure_port(f"unix://{path}")
+    await server.start()
+    os.chmod(path, 0o600)
+    log.info("cni_grpc_listening", socket=str(path))
+    return server
