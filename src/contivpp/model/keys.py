@@ -15,7 +15,12 @@ UNNUMBERED_PREFIX = "vpp/unnumbered/"
 ADDRESS_PREFIX = "vpp/address/"
 ROUTE_PREFIX = "vpp/route/"
 NEIGHBOR_PREFIX = "vpp/arp/"
-LINUX_POD_PREFIX = "linux/pod/"
+BD_PREFIX = "vpp/bd/"
+BD_INTERFACE_PREFIX = "vpp/bd-interface/"
+L2FIB_PREFIX = "vpp/l2fib/"
+LINUX_ROUTE_PREFIX = "linux/route/"
+LINUX_NEIGHBOR_PREFIX = "linux/arp/"
+HOST_NETNS = "host"  # how the agent's own namespace appears in Linux keys
 
 
 def vrf(table_id: int) -> Key:
@@ -48,9 +53,25 @@ def neighbor(interface_name: str, ip: str) -> Key:
     return Key(f"{NEIGHBOR_PREFIX}{interface_name}/{ip}")
 
 
-def linux_pod_route(namespace: str, name: str, dst: str) -> Key:
-    return Key(f"{LINUX_POD_PREFIX}{namespace}/{name}/route/{dst}")
+def bridge_domain(name: str) -> Key:
+    return Key(f"{BD_PREFIX}{name}")
 
 
-def linux_pod_neighbor(namespace: str, name: str, ip: str) -> Key:
-    return Key(f"{LINUX_POD_PREFIX}{namespace}/{name}/arp/{ip}")
+def bridge_domain_interface(bd_name: str, interface_name: str) -> Key:
+    return Key(f"{BD_INTERFACE_PREFIX}{bd_name}/{interface_name}")
+
+
+def l2fib(bd_name: str, mac: str) -> Key:
+    return Key(f"{L2FIB_PREFIX}{bd_name}/{mac}")
+
+
+def _ns(netns: str) -> str:
+    return netns.strip("/").replace("/", "_") if netns else HOST_NETNS
+
+
+def linux_route(netns: str, dst: str) -> Key:
+    return Key(f"{LINUX_ROUTE_PREFIX}{_ns(netns)}/{dst}")
+
+
+def linux_neighbor(netns: str, interface_name: str, ip: str) -> Key:
+    return Key(f"{LINUX_NEIGHBOR_PREFIX}{_ns(netns)}/{interface_name}/{ip}")

@@ -30,9 +30,19 @@ class TapLink:
 
 
 @attrs.frozen
+class VxlanLink:
+    """The tunnel end points of a VXLAN interface."""
+
+    src: str
+    dst: str
+    vni: int
+    encap_vrf: int = 0
+
+
+@attrs.frozen
 class Interface:
     name: str  # the logical name, stored in VPP as the interface tag
-    kind: Literal["loopback", "tap"]
+    kind: Literal["loopback", "tap", "vxlan"]
     vrf: int = 0
     enabled: bool = True
     mac: str = ""
@@ -40,6 +50,7 @@ class Interface:
     ip_addresses: tuple[str, ...] = ()  # CIDRs, derived as separate address values
     unnumbered_to: str = ""  # borrow the addresses of this interface (logical name)
     tap: TapLink | None = None
+    vxlan: VxlanLink | None = None
 
 
 @attrs.frozen
@@ -75,3 +86,46 @@ class Neighbor:
     interface: str
     ip: str
     mac: str
+
+
+@attrs.frozen
+class BridgeDomainMember:
+    interface: str
+    bvi: bool = False
+    split_horizon_group: int = 0
+
+
+@attrs.frozen
+class BridgeDomain:
+    """An L2 bridge domain; each member is derived as its own value (it depends on the
+    interface existing)."""
+
+    name: str
+    bd_id: int
+    flood: bool = False
+    uu_flood: bool = False
+    learn: bool = False
+    forward: bool = True
+    arp_termination: bool = False
+    members: tuple[BridgeDomainMember, ...] = ()
+
+
+@attrs.frozen
+class BridgeDomainInterface:
+    """Derived from a BridgeDomain: one member interface."""
+
+    bridge_domain: str
+    bd_id: int
+    member: BridgeDomainMember
+
+
+@attrs.frozen
+class L2FibEntry:
+    """A static L2 FIB entry: frames to ``mac`` in the bridge domain go out ``interface``."""
+
+    bridge_domain: str
+    bd_id: int
+    mac: str
+    interface: str
+    static: bool = True
+    bvi: bool = False

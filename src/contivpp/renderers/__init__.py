@@ -17,7 +17,7 @@ def render(state: ClusterState) -> DesiredSet:
     """The complete desired set of this node, keys sorted."""
     desired: DesiredSet = {}
     if state.node_id is not None:
-        desired.update(node.render_node(state.config, state.node_id))
+        desired.update(node.render_node(state))
         for key in sorted(state.local_pods.keys()):
             desired.update(pods.render_pod(state.config, state.node_id, state.local_pods[key]))
     return dict(sorted(desired.items()))

@@ -1,39 +1,231 @@
-"""Node-level VPP config: the two VRFs, the pod gateway loopback and the inter-VRF routes.
+"""Node-level config: VRFs, the pod gateway, the VPP-host link and the VXLAN full mesh.
 
-Pods live in the pod VRF behind one gateway loopback holding the node's pod-subnet gateway
-address; their TAPs are unnumbered to it. Traffic leaving the pod VRF goes to the main VRF by
-a default inter-VRF route, and the main VRF sends this node's pod subnet back into the pod VRF.
+Pods live in the pod VRF behind one gateway loopback holding the node's pod-subnet gateway;
+their TAPs are unnumbered to it. The VPP-host link is a TAP whose Linux end ``vpp1`` sits in
+the agent's namespace: the host reaches every pod through it, and VPP reaches the host's own
+addresses through it. Other nodes are reached over VXLAN: one tunnel per remote node, all in
+one bridge domain with a BVI loopback in the pod VRF, with static ARP and L2 FIB entries per
+remote node (learning and flooding are off, so nothing depends on broadcast), and routes to
+each remote node's pod and VPP-host subnets via its BVI address.
+
+The node's own VPP address (the VXLAN source) sits on ``loopbackNIC`` in the main VRF, as in
+Contiv when no data-plane NIC is configured.
 """
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
+
+import attrs
+
 from contivpp import ipam
 from contivpp.config import AgentConfig
+from contivpp.events import k8s
+from contivpp.events.state import ClusterState
 from contivpp.model import keys
-from contivpp.model.vpp import Interface, Route, VrfTable
+from contivpp.model.linux import LinuxRoute
+from contivpp.model.vpp import (
+    BridgeDomain,
+    BridgeDomainMember,
+    Interface,
+    L2FibEntry,
+    Neighbor,
+    Route,
+    TapLink,
+    VrfTable,
+    VxlanLink,
+)
 from contivpp.reconcile.api import Key
 
 POD_GATEWAY_LOOPBACK = "podGwLoop"
+HOST_TAP = "tap-vpp2"
+HOST_TAP_LINUX_NAME = "vpp1"
+NIC_LOOPBACK = "loopbackNIC"
+VXLAN_BVI = "vxlanBVI"
+VXLAN_BD = "vxlanBD"
+VXLAN_BD_ID = 1
+VXLAN_SPLIT_HORIZON_GROUP = 1
 
 
-def render_node(config: AgentConfig, node_id: int) -> dict[Key, object]:
-    subnet = ipam.node_pod_subnet(config.ipam, node_id)
-    gateway = ipam.pod_gateway(config.ipam, node_id)
-    main, pod = config.main_vrf, config.pod_vrf
-    out: dict[Key, object] = {
-        keys.vrf(main): VrfTable(main, "mainVRF-IPv4"),
-        keys.vrf(pod): VrfTable(pod, "podVRF-IPv4"),
-        keys.interface(POD_GATEWAY_LOOPBACK): Interface(
-            name=POD_GATEWAY_LOOPBACK,
-            kind="loopback",
-            vrf=pod,
-            ip_addresses=(f"{gateway}/{subnet.prefixlen}",),
-        ),
-    }
-    routes = (
-        Route(vrf=pod, dst="0.0.0.0/0", next_hop_vrf=main),
-        Route(vrf=main, dst=str(subnet), next_hop_vrf=pod),
-    )
-    for r in routes:
-        out[keys.route(r.vrf, r.dst, r.next_hop, r.out_interface)] = r
+@attrs.frozen
+class RemoteNode:
+    name: str
+    id: int
+    vpp_ip: str  # the remote VXLAN end point
+    mgmt_ips: tuple[str, ...] = ()
+
+
+def _id_mac(prefix: str, node_id: int) -> str:
+    return prefix + ":" + ":".join(f"{(node_id >> s) & 0xFF:02x}" for s in (24, 16, 8, 0))
+
+
+def bvi_mac(node_id: int) -> str:
+    return _id_mac("12:2b", node_id)
+
+
+def host_tap_mac(node_id: int) -> str:
+    return _id_mac("34:3c", node_id)
+
+
+def mgmt_ips(state: ClusterState, node_name: str) -> tuple[str, ...]:
+    """The Kubernetes Node's internal and external IPv4 addresses, sorted."""
+    node = state.of_kind("Node").get(("", node_name))
+    if not isinstance(node, k8s.Node):
+        return ()
+    ips = set()
+    for addr in node.addresses:
+        if addr.type in ("InternalIP", "ExternalIP"):
+            try:
+                ips.add(IPv4Address(addr.address))
+            except ValueError:
+                continue  # IPv6 or junk: not routed by this IPv4 renderer
+    return tuple(str(ip) for ip in sorted(ips))
+
+
+def remote_nodes(state: ClusterState) -> tuple[RemoteNode, ...]:
+    out = []
+    for name, entry in sorted(state.nodes.items(), key=lambda item: item[1].id):
+        if name == state.config.node_name:
+            continue
+        vpp_ip = ""
+        for cidr in entry.ip_addresses:
+            vpp_ip = cidr.split("/")[0]
+            break
+        if not vpp_ip:
+            vpp_ip = str(ipam.node_interconnect_ip(state.config.ipam, entry.id))
+        out.append(RemoteNode(name, entry.id, vpp_ip, mgmt_ips(state, name)))
+    return tuple(out)
+
+
+def _route(out: dict[Key, object], route: Route) -> None:
+    out[keys.route(route.vrf, route.dst, route.next_hop, route.out_interface)] = route
+
+
+def render_node(state: ClusterState) -> dict[Key, object]:
+    config, node_id = state.config, state.node_id
+    if node_id is None:
+        return {}
+    out: dict[Key, object] = {}
+    _vrfs_and_gateway(out, config, node_id)
+    _host_link(out, config, node_id, mgmt_ips(state, config.node_name))
+    _vxlan_mesh(out, config, node_id, remote_nodes(state))
     return out
+
+
+def _vrfs_and_gateway(out: dict[Key, object], config: AgentConfig, node_id: int) -> None:
+    plan = config.ipam
+    main, pod = config.main_vrf, config.pod_vrf
+    subnet = ipam.node_pod_subnet(plan, node_id)
+    out[keys.vrf(main)] = VrfTable(main, "mainVRF-IPv4")
+    out[keys.vrf(pod)] = VrfTable(pod, "podVRF-IPv4")
+    out[keys.interface(POD_GATEWAY_LOOPBACK)] = Interface(
+        name=POD_GATEWAY_LOOPBACK,
+        kind="loopback",
+        vrf=pod,
+        ip_addresses=(f"{ipam.pod_gateway(plan, node_id)}/{subnet.prefixlen}",),
+    )
+    host_subnet = ipam.vpp_host_subnet(plan, node_id)
+    for route in (
+        # Pods reach everything not in the pod VRF through the main VRF ...
+        Route(vrf=pod, dst="0.0.0.0/0", next_hop_vrf=main),
+        Route(vrf=pod, dst=str(host_subnet), next_hop_vrf=main),
+        # ... and the main VRF sends every pod and VPP-host subnet into the pod VRF, where
+        # local pods have /32 routes and remote nodes' subnets go over VXLAN.
+        Route(vrf=main, dst=str(plan.pod_subnet_cidr), next_hop_vrf=pod),
+        Route(vrf=main, dst=str(plan.vpp_host_subnet_cidr), next_hop_vrf=pod),
+        # Anything else in those ranges is dropped in the pod VRF instead of looping
+        # back to the main VRF by the default route.
+        Route(vrf=pod, dst=str(plan.pod_subnet_cidr), drop=True),
+        Route(vrf=pod, dst=str(plan.vpp_host_subnet_cidr), drop=True),
+    ):
+        _route(out, route)
+
+
+def _host_link(
+    out: dict[Key, object], config: AgentConfig, node_id: int, host_ips: tuple[str, ...]
+) -> None:
+    plan = config.ipam
+    subnet = ipam.vpp_host_subnet(plan, node_id)
+    vpp_ip = ipam.vpp_host_vpp_ip(plan, node_id)
+    linux_ip = ipam.vpp_host_linux_ip(plan, node_id)
+    tap_key = keys.interface(HOST_TAP)
+    out[tap_key] = Interface(
+        name=HOST_TAP,
+        kind="tap",
+        vrf=config.main_vrf,
+        mac=host_tap_mac(node_id),
+        mtu=config.mtu,
+        ip_addresses=(f"{vpp_ip}/{subnet.prefixlen}",),
+        tap=TapLink(
+            host_if_name=HOST_TAP_LINUX_NAME, host_ip4_prefix=f"{linux_ip}/{subnet.prefixlen}"
+        ),
+    )
+    # VPP reaches the host's own addresses through the host end of the link.
+    for ip in host_ips:
+        _route(
+            out,
+            Route(
+                vrf=config.main_vrf, dst=f"{ip}/32", next_hop=str(linux_ip), out_interface=HOST_TAP
+            ),
+        )
+    # The host reaches every pod and VPP-host subnet (all nodes) through VPP.
+    for dst in (plan.pod_subnet_cidr, plan.vpp_host_subnet_cidr):
+        route = LinuxRoute(
+            netns="",
+            interface=HOST_TAP_LINUX_NAME,
+            dst=str(dst),
+            gateway=str(vpp_ip),
+            after=(tap_key,),
+        )
+        out[keys.linux_route("", route.dst)] = route
+
+
+def _vxlan_mesh(
+    out: dict[Key, object], config: AgentConfig, node_id: int, remotes: tuple[RemoteNode, ...]
+) -> None:
+    plan = config.ipam
+    node_ip = ipam.node_interconnect_ip(plan, node_id)
+    out[keys.interface(NIC_LOOPBACK)] = Interface(
+        name=NIC_LOOPBACK,
+        kind="loopback",
+        vrf=config.main_vrf,
+        ip_addresses=(f"{node_ip}/{plan.node_interconnect_cidr.prefixlen}",),
+    )
+    out[keys.interface(VXLAN_BVI)] = Interface(
+        name=VXLAN_BVI,
+        kind="loopback",
+        vrf=config.pod_vrf,
+        mac=bvi_mac(node_id),
+        ip_addresses=(f"{ipam.vxlan_ip(plan, node_id)}/{plan.vxlan_cidr.prefixlen}",),
+    )
+    members = [BridgeDomainMember(VXLAN_BVI, bvi=True, split_horizon_group=0)]
+    for remote in remotes:
+        tunnel = f"vxlan{remote.id}"
+        out[keys.interface(tunnel)] = Interface(
+            name=tunnel,
+            kind="vxlan",
+            vrf=config.main_vrf,
+            vxlan=VxlanLink(src=str(node_ip), dst=remote.vpp_ip, vni=config.vxlan_vni),
+        )
+        members.append(BridgeDomainMember(tunnel, split_horizon_group=VXLAN_SPLIT_HORIZON_GROUP))
+        remote_bvi_ip = str(ipam.vxlan_ip(plan, remote.id))
+        remote_mac = bvi_mac(remote.id)
+        out[keys.neighbor(VXLAN_BVI, remote_bvi_ip)] = Neighbor(
+            VXLAN_BVI, remote_bvi_ip, remote_mac
+        )
+        out[keys.l2fib(VXLAN_BD, remote_mac)] = L2FibEntry(
+            VXLAN_BD, VXLAN_BD_ID, remote_mac, tunnel
+        )
+        destinations = [
+            str(ipam.node_pod_subnet(plan, remote.id)),
+            str(ipam.vpp_host_subnet(plan, remote.id)),
+            *(f"{ip}/32" for ip in remote.mgmt_ips),
+        ]
+        for dst in destinations:
+            _route(
+                out,
+                Route(vrf=config.pod_vrf, dst=dst, next_hop=remote_bvi_ip, out_interface=VXLAN_BVI),
+            )
+    out[keys.bridge_domain(VXLAN_BD)] = BridgeDomain(
+        name=VXLAN_BD, bd_id=VXLAN_BD_ID, members=tuple(members)
+    )

@@ -13,7 +13,7 @@ from contivpp import ipam
 from contivpp.config import AgentConfig
 from contivpp.events.state import LocalPod
 from contivpp.model import keys
-from contivpp.model.linux import PodNeighbor, PodRoute
+from contivpp.model.linux import LinuxNeighbor, LinuxRoute
 from contivpp.model.vpp import Interface, Neighbor, Route, TapLink
 from contivpp.reconcile.api import Key
 from contivpp.renderers.node import POD_GATEWAY_LOOPBACK
@@ -51,12 +51,15 @@ def render_pod(config: AgentConfig, node_id: int, pod: LocalPod) -> dict[Key, ob
     gateway = str(ipam.pod_gateway(config.ipam, node_id))
     pod_mac, vpp_mac = pod_macs(pod.container_id, pod.ifname)
     tap = tap_name(pod.container_id)
+    tap_key = keys.interface(tap)
     host = f"{pod.ip}/32"
     route = Route(vrf=config.pod_vrf, dst=host, next_hop=pod.ip, out_interface=tap)
-    link_route = PodRoute(pod.netns, pod.ifname, f"{gateway}/32", scope_link=True)
-    default = PodRoute(pod.netns, pod.ifname, "0.0.0.0/0", gateway=gateway)
+    # In the pod: a link route to the gateway first, then the default route through it.
+    link_key = keys.linux_route(pod.netns, f"{gateway}/32")
+    link_route = LinuxRoute(pod.netns, pod.ifname, f"{gateway}/32", after=(tap_key,))
+    default = LinuxRoute(pod.netns, pod.ifname, "0.0.0.0/0", gateway=gateway, after=(link_key,))
     return {
-        keys.interface(tap): Interface(
+        tap_key: Interface(
             name=tap,
             kind="tap",
             vrf=config.pod_vrf,
@@ -72,9 +75,9 @@ def render_pod(config: AgentConfig, node_id: int, pod: LocalPod) -> dict[Key, ob
         ),
         keys.route(route.vrf, route.dst, route.next_hop, route.out_interface): route,
         keys.neighbor(tap, pod.ip): Neighbor(tap, pod.ip, pod_mac),
-        keys.linux_pod_route(pod.namespace, pod.name, link_route.dst): link_route,
-        keys.linux_pod_route(pod.namespace, pod.name, default.dst): default,
-        keys.linux_pod_neighbor(pod.namespace, pod.name, gateway): PodNeighbor(
-            pod.netns, pod.ifname, gateway, vpp_mac
+        link_key: link_route,
+        keys.linux_route(pod.netns, default.dst): default,
+        keys.linux_neighbor(pod.netns, pod.ifname, gateway): LinuxNeighbor(
+            pod.netns, pod.ifname, gateway, vpp_mac, after=(tap_key,)
         ),
     }
