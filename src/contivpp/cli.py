@@ -39,6 +39,12 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vppsim(args: argparse.Namespace) -> int:
+    from contivpp.vpp.sim import run_simulator
+
+    return run_simulator(args.socket, args.linux_taps)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="contivpp", description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -60,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     rp.add_argument("--until", type=int, metavar="SEQ", help="stop after the event with this seq")
     rp.set_defaults(func=_replay)
+
+    vs = sub.add_parser("vppsim", help="run the VPP binary-API simulator on a unix socket")
+    vs.add_argument("--socket", required=True, metavar="PATH", help="API socket to listen on")
+    vs.add_argument(
+        "--linux-taps",
+        action="store_true",
+        help="tap_create_* creates a real Linux tap (in host_namespace when given)",
+    )
+    vs.set_defaults(func=_vppsim)
     return parser
 
 

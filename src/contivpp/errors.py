@@ -17,6 +17,7 @@ with their cause chained (``raise X(...) from exc``)::
     ├── VPPError                 talking to VPP
     │   ├── VPPConnectionError   socket gone / handshake failed (retriable)
     │   ├── VPPTimeoutError      no reply in time (retriable)
+    │   ├── VPPUsageError        a request that can never work (unknown message, bad field)
     │   └── VPPApiError          a reply with retval != 0 (message name, retval, retriable)
     ├── DatastoreError           etcd
     └── IPAMError                address plan exhausted / conflicting
@@ -106,6 +107,12 @@ class VPPConnectionError(VPPError):
 
 class VPPTimeoutError(VPPError):
     """VPP did not answer in time."""
+
+
+class VPPUsageError(VPPError):
+    """A request that can never succeed: unknown message, bad field, missing from VPP."""
+
+    retriable = False
 
 
 class VPPApiError(VPPError):

@@ -1,0 +1,166 @@
+"""Real Linux taps for the simulator's ``tap_create_*`` (``--linux-taps``).
+
+With this enabled the simulator's taps exist on the host the way VPP's do, so the CNI plugin and
+the integration tests can see the host end, move it into a pod namespace and address it. Like
+VPP's tapv2 driver, a tap is opened on ``/dev/net/tun`` and the file descriptor is kept: when the
+simulator exits (or crashes) the kernel removes every non-persistent tap, exactly as it does when
+VPP dies. Host-side configuration uses pyroute2 (netlink), mapped to VPP's error codes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import fcntl
+import ipaddress
+import os
+import struct
+from pathlib import Path
+
+import attrs
+import structlog
+from pyroute2 import IPRoute
+
+from contivpp.vpp import retvals as rv
+from contivpp.vpp.sim.wire import mac_str
+
+log = structlog.get_logger(__name__)
+
+NETNS_DIR = Path("/var/run/netns")
+
+# linux/if_tun.h
+_TUNSETIFF = 0x400454CA
+_TUNSETPERSIST = 0x400454CB
+_IFF_TUN = 0x0001
+_IFF_TAP = 0x0002
+_IFF_NO_PI = 0x1000
+_IFREQ = struct.Struct("16sH")
+
+
+class HostError(Exception):
+    """A host-side failure, carrying the retval VPP reports for it."""
+
+    def __init__(self, retval: int, message: str) -> None:
+        super().__init__(message)
+        self.retval = retval
+
+
+@attrs.frozen
+class TapSpec:
+    """The host end of one tap, as requested in ``tap_create_*``."""
+
+    name: str
+    netns: str = ""
+    mac: bytes = b""
+    mtu: int = 0
+    ip4: ipaddress.IPv4Interface | None = None
+    ip6: ipaddress.IPv6Interface | None = None
+    gw4: ipaddress.IPv4Address | None = None
+    gw6: ipaddress.IPv6Address | None = None
+    bridge: str = ""
+    tun: bool = False
+    persist: bool = False
+
+
+@attrs.define
+class _OpenTap:
+    spec: TapSpec
+    fd: int
+
+
+@attrs.define
+class LinuxTaps:
+    """The host taps the simulator holds open, by host interface name."""
+
+    taps: dict[str, _OpenTap] = attrs.field(factory=dict)
+    # pyroute2 0.9's blocking API drives an asyncio loop of its own and refuses to run inside
+    # the simulator's running loop, so netlink work happens on this one worker thread (the
+    # handler waits for it, as VPP's main thread waits for netlink).
+    _netlink: concurrent.futures.ThreadPoolExecutor = attrs.field(
+        factory=lambda: concurrent.futures.ThreadPoolExecutor(1, "vppsim-netlink")
+    )
+
+    def create(self, spec: TapSpec) -> None:
+        if spec.netns and not (NETNS_DIR / spec.netns).exists():
+            # tap.c: opening the namespace fails -> SYSCALL_ERROR_2.
+            raise HostError(rv.SYSCALL_ERROR_2, f"network namespace {spec.netns!r} not found")
+        fd = self._open(spec)
+        try:
+            self._netlink.submit(self._configure, spec).result()
+        except Exception:
+            os.close(fd)
+            raise
+        self.taps[spec.name] = _OpenTap(spec, fd)
+        log.info("vppsim.tap.host_created", host_if_name=spec.name, netns=spec.netns)
+
+    def delete(self, name: str) -> None:
+        tap = self.taps.pop(name, None)
+        if tap is None:
+            return
+        if tap.spec.persist:
+            self._unpersist(tap.fd)
+        # Closing the last descriptor makes the kernel delete a non-persistent tap.
+        os.close(tap.fd)
+        log.info("vppsim.tap.host_deleted", host_if_name=name)
+
+    def close(self) -> None:
+        """Release every tap, like VPP exiting (persistent ones survive it)."""
+        for tap in list(self.taps.values()):
+            os.close(tap.fd)
+        self.taps.clear()
+        self._netlink.shutdown(wait=True)
+
+    @staticmethod
+    def _open(spec: TapSpec) -> int:
+        try:
+            fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+        except OSError as exc:
+            raise HostError(rv.SYSCALL_ERROR_2, f"open /dev/net/tun: {exc}") from exc
+        mode = (_IFF_TUN if spec.tun else _IFF_TAP) | _IFF_NO_PI
+        try:
+            fcntl.ioctl(fd, _TUNSETIFF, _IFREQ.pack(spec.name.encode(), mode))
+            if spec.persist:
+                fcntl.ioctl(fd, _TUNSETPERSIST, 1)
+        except OSError as exc:
+            os.close(fd)
+            raise HostError(rv.SYSCALL_ERROR_2, f"TUNSETIFF {spec.name}: {exc}") from exc
+        return fd
+
+    @staticmethod
+    def _unpersist(fd: int) -> None:
+        try:
+            fcntl.ioctl(fd, _TUNSETPERSIST, 0)
+        except OSError as exc:
+            log.warning("vppsim.tap.unpersist_failed", error=str(exc))
+
+    @staticmethod
+    def _configure(spec: TapSpec) -> None:
+        try:
+            if spec.netns:
+                with IPRoute() as ipr:
+                    (index,) = ipr.link_lookup(ifname=spec.name)
+                    ipr.link("set", index=index, net_ns_fd=spec.netns)
+            with IPRoute(netns=spec.netns or None) as ipr:
+                (index,) = ipr.link_lookup(ifname=spec.name)
+                settings: dict[str, object] = {"state": "up"}
+                if spec.mac and not spec.tun:
+                    settings["address"] = mac_str(spec.mac)
+                if spec.mtu:
+                    settings["mtu"] = spec.mtu
+                ipr.link("set", index=index, **settings)
+                if spec.bridge:
+                    (master,) = ipr.link_lookup(ifname=spec.bridge)
+                    ipr.link("set", index=index, master=master)
+                for addr in (spec.ip4, spec.ip6):
+                    if addr is not None:
+                        ipr.addr(
+                            "add",
+                            index=index,
+                            address=str(addr.ip),
+                            prefixlen=addr.network.prefixlen,
+                        )
+                if spec.gw4 is not None:
+                    ipr.route("add", dst="0.0.0.0/0", gateway=str(spec.gw4), oif=index)
+                if spec.gw6 is not None:
+                    ipr.route("add", dst="::/0", gateway=str(spec.gw6), oif=index)
+        except Exception as exc:  # pyroute2 raises NetlinkError, ValueError, OSError ...
+            raise HostError(rv.NETLINK_ERROR, f"configuring {spec.name}: {exc}") from exc
