@@ -1,0 +1,1 @@
+"""Linux-side configuration of pods and the host (pyroute2)."""
