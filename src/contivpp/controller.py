@@ -19,7 +19,15 @@ from contivpp import ipam
 from contivpp.errors import ContivError
 from contivpp.events.log import EventRecorder
 from contivpp.events.state import ClusterState, fold
-from contivpp.events.types import CNIAdd, CNIDel, CNIOutcome, Event
+from contivpp.events.types import (
+    CNIAdd,
+    CNIDel,
+    CNIOutcome,
+    Event,
+    ResyncRequested,
+    VPPRestarted,
+)
+from contivpp.reconcile import ResyncKind, Scheduler
 from contivpp.reconcile.api import Key
 from contivpp.renderers import DesiredSet, render
 from contivpp.renderers.pods import pod_macs
@@ -30,7 +38,43 @@ log = structlog.get_logger("contivpp.controller")
 class DesiredSink(Protocol):
     """Where desired-state changes go (the reconciler, in the agent)."""
 
-    async def apply(self, delta: Mapping[Key, object | None], *, trigger: str) -> None: ...
+    async def apply(self, delta: Mapping[Key, object | None], *, trigger: str) -> None:
+        """Apply a change of the desired set; raise ContivError if values failed."""
+
+    async def resync(
+        self, desired: Mapping[Key, object], *, downstream: bool, trigger: str
+    ) -> None:
+        """Converge the southbound to ``desired`` after reading it back (``downstream``:
+        the southbound restarted and lost its state)."""
+
+
+class ReconcilerSink:
+    """Feeds the KV scheduler; optionally only the keys under some prefixes (replay into a
+    VPP without the pods' network namespaces programs ``vpp/`` keys only)."""
+
+    def __init__(self, scheduler: Scheduler, *, prefixes: tuple[str, ...] = ()) -> None:
+        self.scheduler = scheduler
+        self.prefixes = prefixes
+
+    def _wanted(self, key: Key) -> bool:
+        return not self.prefixes or key.startswith(self.prefixes)
+
+    async def apply(self, delta: Mapping[Key, object | None], *, trigger: str) -> None:
+        wanted = {k: v for k, v in delta.items() if self._wanted(k)}
+        if wanted:
+            record = await self.scheduler.commit(wanted, trigger=trigger)
+            record.raise_for_errors()
+
+    async def resync(
+        self, desired: Mapping[Key, object], *, downstream: bool, trigger: str
+    ) -> None:
+        wanted = {k: v for k, v in desired.items() if self._wanted(k)}
+        if downstream:
+            # The scheduler already holds exactly this desired set (it gets every delta).
+            record = await self.scheduler.resync(ResyncKind.DOWNSTREAM, trigger=trigger)
+        else:
+            record = await self.scheduler.resync(ResyncKind.FULL, desired=wanted, trigger=trigger)
+        record.raise_for_errors()
 
 
 @attrs.frozen
@@ -68,6 +112,7 @@ class Controller:
         self.desired: DesiredSet = {}
         self.rejections: list[Rejection] = []
         self.handled = 0
+        self.apply_errors = 0
 
     async def handle(self, seq: int, event: Event) -> None:
         self.handled += 1
@@ -86,15 +131,20 @@ class Controller:
             desired = render(self.state)
             delta = diff(self.desired, desired)
             self.desired = desired
-            if delta:
-                try:
-                    await self.sink.apply(delta, trigger=f"event {seq} {_event_name(event)}")
-                except ContivError as exc:
-                    # The state moved on; the reconciler keeps retrying what failed. The
-                    # caller learns that its pod is not (yet) wired.
-                    log.error("apply_failed", event_seq=seq, error=str(exc))
-                    _answer(event, CNIOutcome(error=f"applying the configuration failed: {exc}"))
-                    return
+            trigger = f"event {seq} {_event_name(event)}"
+            try:
+                if isinstance(event, VPPRestarted | ResyncRequested):
+                    downstream = isinstance(event, VPPRestarted)
+                    await self.sink.resync(desired, downstream=downstream, trigger=trigger)
+                elif delta:
+                    await self.sink.apply(delta, trigger=trigger)
+            except ContivError as exc:
+                # The state moved on and the reconciler keeps retrying what failed; a waiting
+                # CNI caller learns that its pod is not (yet) wired.
+                self.apply_errors += 1
+                log.error("apply_failed", event_seq=seq, error=str(exc))
+                _answer(event, CNIOutcome(error=f"applying the configuration failed: {exc}"))
+                return
         _answer(event, self._outcome(event))
 
     def _outcome(self, event: Event) -> CNIOutcome:

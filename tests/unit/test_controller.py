@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from contivpp.config import AgentConfig
 from contivpp.controller import Controller, diff
 from contivpp.events.state import initial_state
-from contivpp.events.types import CNIAdd, CNIDel, CNIOutcome, NodeIDAllocated
+from contivpp.events.types import (
+    CNIAdd,
+    CNIDel,
+    CNIOutcome,
+    NodeIDAllocated,
+    ResyncRequested,
+    VPPRestarted,
+)
 from contivpp.model import keys
 from contivpp.reconcile.api import Key
 from contivpp.renderers import render
@@ -17,9 +24,15 @@ from contivpp.renderers import render
 class RecordingSink:
     def __init__(self) -> None:
         self.deltas: list[dict[Key, object | None]] = []
+        self.resyncs: list[tuple[bool, dict[Key, object]]] = []
 
     async def apply(self, delta: Mapping[Key, object | None], *, trigger: str) -> None:
         self.deltas.append(dict(delta))
+
+    async def resync(
+        self, desired: Mapping[Key, object], *, downstream: bool, trigger: str
+    ) -> None:
+        self.resyncs.append((downstream, dict(desired)))
 
 
 def test_diff() -> None:
@@ -58,3 +71,13 @@ async def test_rejected_event_keeps_state_and_answers_with_the_reason() -> None:
     reply: asyncio.Future[CNIOutcome] = asyncio.get_running_loop().create_future()
     await controller.handle(3, CNIAdd("abc", "/var/run/netns/p", "eth0", "d", "p", reply=reply))
     assert "no ID yet" in reply.result().error
+
+
+async def test_vpp_restart_and_resync_requests_resync_the_sink() -> None:
+    sink = RecordingSink()
+    controller = Controller(initial_state(AgentConfig("node-1")), sink=sink)
+    await controller.handle(1, NodeIDAllocated("node-1", 1))
+    await controller.handle(2, VPPRestarted())
+    await controller.handle(3, ResyncRequested("operator"))
+    assert [d for d, _ in sink.resyncs] == [True, False]
+    assert sink.resyncs[1][1] == controller.desired and len(sink.deltas) == 1
