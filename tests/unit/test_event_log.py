@@ -40,6 +40,7 @@ def events() -> list[Event]:
         K8sDeleted(k8s.ObjectRef("Pod", "d", "p")),
         NodeIDAllocated("n1", 4, ("192.168.16.4/24",)),
         CNIAdd("c1", "/var/run/netns/x", "eth0", "d", "p"),
+        CNIAdd("c9", "/var/run/netns/y", "eth0", "d", "q", ip="10.1.1.9"),
         CNIDel("c1", "", "eth0", "d", "p"),
         VPPRestarted(),
         ResyncRequested("why"),

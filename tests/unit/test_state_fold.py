@@ -106,3 +106,13 @@ def test_fold_never_mutates_the_previous_snapshot() -> None:
     after = run(add("b"), VPPRestarted(), state=before)
     assert set(ips(before)) == {"a"} and set(ips(after)) == {"a", "b"}
     assert (before.vpp_epoch, after.vpp_epoch) == (0, 1)
+
+
+def test_restored_pod_keeps_its_address_and_conflicts_are_refused() -> None:
+    state = run(NodeIDAllocated("node-1", 1))
+    state = run(CNIAdd("c1", "/n/a", "eth0", "default", "a", ip="10.1.1.77"), state=state)
+    assert ips(state) == {"a": "10.1.1.77"}
+    state = run(add("b"), state=state)
+    assert ips(state)["b"] == "10.1.1.78", "allocation continues after restored addresses"
+    with pytest.raises(IPAMError, match="held by default/a"):
+        fold(state, CNIAdd("c2", "/n/c", "eth0", "default", "c", ip="10.1.1.77"))

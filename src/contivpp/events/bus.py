@@ -10,6 +10,7 @@ the order of application. A handler error is logged with the event and the loop 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -21,8 +22,15 @@ log = structlog.get_logger("contivpp.events.bus")
 
 
 class EventBus:
-    def __init__(self, *, maxsize: int = 1024, first_seq: int = 1) -> None:
-        self._queue: asyncio.Queue[tuple[Event, int | None]] = asyncio.Queue(maxsize)
+    def __init__(
+        self,
+        *,
+        maxsize: int = 1024,
+        first_seq: int = 1,
+        observe_lag: Callable[[float], None] | None = None,
+    ) -> None:
+        self._queue: asyncio.Queue[tuple[Event, int | None, float]] = asyncio.Queue(maxsize)
+        self._observe_lag = observe_lag
         self._next_seq = first_seq
         self.processed = 0
         self.failed = 0
@@ -36,7 +44,7 @@ class EventBus:
 
         ``seq`` is only for replay, where the log already numbers the events; it must grow.
         """
-        await self._queue.put((event, seq))
+        await self._queue.put((event, seq, time.monotonic()))
 
     async def join(self) -> None:
         """Wait until every queued event has been handled."""
@@ -45,7 +53,9 @@ class EventBus:
     async def run(self, handler: Handler) -> None:
         """Consume forever (until cancelled), one event at a time."""
         while True:
-            event, forced = await self._queue.get()
+            event, forced, published = await self._queue.get()
+            if self._observe_lag is not None:
+                self._observe_lag(time.monotonic() - published)
             seq = self._next_seq if forced is None else forced
             self._next_seq = max(self._next_seq, seq) + 1
             try:

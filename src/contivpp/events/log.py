@@ -19,7 +19,7 @@ from typing import IO
 import attrs
 import structlog
 
-from contivpp.config import AgentConfig
+from contivpp.config import AgentConfig, is_ipv4
 from contivpp.errors import ConfigError, EventLogError, K8sObjectError
 from contivpp.events import k8s
 from contivpp.events.types import (
@@ -90,7 +90,7 @@ def encode_event(event: Event) -> dict[str, object]:
         case NodeIDReleased(name=name, id=node_id):
             return {"type": "node.release", "name": name, "id": node_id}
         case CNIAdd() | CNIDel():
-            return {
+            fields: dict[str, object] = {
                 "type": "cni.add" if isinstance(event, CNIAdd) else "cni.del",
                 "container_id": event.container_id,
                 "netns": event.netns,
@@ -98,6 +98,9 @@ def encode_event(event: Event) -> dict[str, object]:
                 "pod_namespace": event.pod_namespace,
                 "pod_name": event.pod_name,
             }
+            if isinstance(event, CNIAdd) and event.ip:
+                fields["ip"] = event.ip
+            return fields
         case VPPConnected():
             return {"type": "vpp.connected"}
         case VPPRestarted():
@@ -212,14 +215,18 @@ def _decode_node_release(line: int, data: Mapping[str, object]) -> Event:
 
 def _decode_cni(cls: type[CNIAdd] | type[CNIDel]) -> Callable[[int, Mapping[str, object]], Event]:
     def decode(line: int, data: Mapping[str, object]) -> Event:
-        return cls(
-            container_id=str(_field(line, data, "container_id", str)),
-            # A DEL may legitimately come without a netns (the sandbox is already gone).
-            netns=str(_field(line, data, "netns", str, empty_ok=cls is CNIDel)),
-            ifname=str(_field(line, data, "ifname", str)),
-            pod_namespace=str(_field(line, data, "pod_namespace", str)),
-            pod_name=str(_field(line, data, "pod_name", str)),
-        )
+        container_id = str(_field(line, data, "container_id", str))
+        # A DEL may legitimately come without a netns (the sandbox is already gone).
+        netns = str(_field(line, data, "netns", str, empty_ok=cls is CNIDel))
+        ifname = str(_field(line, data, "ifname", str))
+        namespace = str(_field(line, data, "pod_namespace", str))
+        name = str(_field(line, data, "pod_name", str))
+        if cls is CNIAdd and "ip" in data:
+            ip = str(_field(line, data, "ip", str))
+            if not is_ipv4(ip):
+                raise EventLogError(line, f"field 'ip' is not an IPv4 address: {ip!r}")
+            return CNIAdd(container_id, netns, ifname, namespace, name, ip=ip)
+        return cls(container_id, netns, ifname, namespace, name)
 
     return decode
 

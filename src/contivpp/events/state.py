@@ -12,6 +12,7 @@ and goes on with the next event.
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from typing import assert_never
 
 import attrs
@@ -153,8 +154,14 @@ def _pod_added(state: ClusterState, event: CNIAdd) -> ClusterState:
     allocator = state.allocator
     ip = ""
     if allocator is not None:
-        allocator, address = allocator.allocate(key)  # same pod again -> same address
-        ip = str(address)
+        if event.ip:
+            allocator = allocator.claim(key, IPv4Address(event.ip))
+            ip = event.ip
+        else:
+            allocator, address = allocator.allocate(key)  # same pod again -> same address
+            ip = str(address)
+    elif event.ip:
+        raise IPAMError(f"cannot restore {event.ip} of pod {key[0]}/{key[1]}: no node ID yet")
     pod = LocalPod(
         namespace=event.pod_namespace,
         name=event.pod_name,

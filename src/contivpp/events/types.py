@@ -66,13 +66,18 @@ CNIReply: TypeAlias = "asyncio.Future[CNIOutcome]"
 
 @attrs.frozen
 class CNIAdd:
-    """kubelet asked (through the CNI plugin) to wire a pod sandbox."""
+    """kubelet asked (through the CNI plugin) to wire a pod sandbox.
+
+    ``ip`` is set only when the agent restores a pod it wired before a restart: the pod keeps
+    that address (the fold refuses it if another pod holds it).
+    """
 
     container_id: str
     netns: str
     ifname: str
     pod_namespace: str
     pod_name: str
+    ip: str = ""
     reply: CNIReply | None = attrs.field(default=None, eq=False, repr=False)
 
 
