@@ -18,6 +18,14 @@ NEIGHBOR_PREFIX = "vpp/arp/"
 BD_PREFIX = "vpp/bd/"
 BD_INTERFACE_PREFIX = "vpp/bd-interface/"
 L2FIB_PREFIX = "vpp/l2fib/"
+NAT44_GLOBAL = "vpp/nat44/global"
+NAT44_INTERFACE_PREFIX = "vpp/nat44/interface/"
+NAT44_POOL_PREFIX = "vpp/nat44/address-pool/"
+NAT44_STATIC_PREFIX = "vpp/nat44/static-mapping/"
+NAT44_LB_PREFIX = "vpp/nat44/lb-mapping/"
+NAT44_IDENTITY_PREFIX = "vpp/nat44/identity-mapping/"
+ACL_PREFIX = "vpp/acl/"
+ACL_INTERFACE_PREFIX = "vpp/acl-interface/"
 LINUX_ROUTE_PREFIX = "linux/route/"
 LINUX_NEIGHBOR_PREFIX = "linux/arp/"
 HOST_NETNS = "host"  # how the agent's own namespace appears in Linux keys
@@ -63,6 +71,56 @@ def bridge_domain_interface(bd_name: str, interface_name: str) -> Key:
 
 def l2fib(bd_name: str, mac: str) -> Key:
     return Key(f"{L2FIB_PREFIX}{bd_name}/{mac}")
+
+
+def nat44_global() -> Key:
+    return Key(NAT44_GLOBAL)
+
+
+def nat44_interface(interface_name: str) -> Key:
+    return Key(f"{NAT44_INTERFACE_PREFIX}{interface_name}")
+
+
+def nat44_address_pool(first_ip: str, last_ip: str = "", twice_nat: bool = False) -> Key:
+    pool = "twice-nat" if twice_nat else "snat"
+    return Key(f"{NAT44_POOL_PREFIX}{pool}/{first_ip}-{last_ip or first_ip}")
+
+
+def nat44_address_pool_range(key: str) -> tuple[str, str, bool] | None:
+    """(first IP, last IP, twice-NAT) of an address-pool key; None for any other key."""
+    if not key.startswith(NAT44_POOL_PREFIX):
+        return None
+    pool, _, addresses = key.removeprefix(NAT44_POOL_PREFIX).partition("/")
+    first, _, last = addresses.partition("-")
+    if pool not in ("snat", "twice-nat") or not first or not last:
+        return None
+    return first, last, pool == "twice-nat"
+
+
+def _l4(protocol: str | None, port: int) -> str:
+    return f"{protocol}/{port}" if protocol else "all"
+
+
+def nat44_static_mapping(external: str, protocol: str | None, external_port: int) -> Key:
+    """``external`` is the external IP, or the logical name of the external interface."""
+    return Key(f"{NAT44_STATIC_PREFIX}{external}/{_l4(protocol, external_port)}")
+
+
+def nat44_lb_static_mapping(external_ip: str, protocol: str, external_port: int) -> Key:
+    return Key(f"{NAT44_LB_PREFIX}{external_ip}/{_l4(protocol, external_port)}")
+
+
+def nat44_identity_mapping(vrf_id: int, target: str, protocol: str | None, port: int) -> Key:
+    """``target`` is the IP, or the logical name of the interface whose address is meant."""
+    return Key(f"{NAT44_IDENTITY_PREFIX}vrf/{vrf_id}/{target}/{_l4(protocol, port)}")
+
+
+def acl(name: str) -> Key:
+    return Key(f"{ACL_PREFIX}{name}")
+
+
+def acl_interface(interface_name: str) -> Key:
+    return Key(f"{ACL_INTERFACE_PREFIX}{interface_name}")
 
 
 def _ns(netns: str) -> str:

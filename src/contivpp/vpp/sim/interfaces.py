@@ -283,7 +283,11 @@ def tap_create(call: Call) -> Fields:
     tx_ring, rx_ring = _ring(req.u("tx_ring_sz")), _ring(req.u("rx_ring_sz"))
     # The kernel names the host end tapN when none is given (tap.c does the same).
     host_name = host_if_name or f"tap{tap_id}"
-    if any(t.host_if_name == host_name for t in ifs.taps.values()):
+    host_namespace = req.s("host_namespace") if req.b("host_namespace_set") else ""
+    # Linux names are unique per namespace (every pod's tap is "eth0" in its own netns).
+    if any(
+        (t.host_if_name, t.host_namespace) == (host_name, host_namespace) for t in ifs.taps.values()
+    ):
         raise SimError(rv.SYSCALL_ERROR_2, sw_if_index=NO_INDEX)
     host_mac = req.raw("host_mac_addr") if req.b("host_mac_addr_set") else random_mac(state.rng)
     try:
@@ -300,7 +304,7 @@ def tap_create(call: Call) -> Fields:
         num_tx_queues=req.u("num_tx_queues") if req.has("num_tx_queues") else 1,
         tap_flags=flags,
         host_if_name=host_name,
-        host_namespace=req.s("host_namespace") if req.b("host_namespace_set") else "",
+        host_namespace=host_namespace,
         host_bridge=req.s("host_bridge") if req.b("host_bridge_set") else "",
         host_mac=host_mac,
         host_mtu_size=req.u("host_mtu_size") if req.b("host_mtu_set") else 0,

@@ -117,6 +117,8 @@ class NatState:
     outside_vrf: int = 0
     sessions: int = 0
     flags: int = 0
+    #: Pass packets that match no session or mapping instead of dropping them.
+    forwarding: bool = False
     #: sw_if_index -> IS_INSIDE | IS_OUTSIDE
     interfaces: dict[int, int] = attrs.field(factory=dict)
     output_interfaces: set[int] = attrs.field(factory=set)
@@ -140,6 +142,7 @@ class NatState:
             "inside_vrf": self.inside_vrf,
             "outside_vrf": self.outside_vrf,
             "sessions": self.sessions,
+            "forwarding": self.forwarding,
             "interfaces": {str(i): f for i, f in sorted(self.interfaces.items())},
             "output_interfaces": sorted(self.output_interfaces),
             "addresses": [
@@ -203,9 +206,18 @@ def running_config(call: Call) -> Fields:
         "inside_vrf": nat.inside_vrf,
         "outside_vrf": nat.outside_vrf,
         "sessions": nat.sessions,
+        "forwarding_enabled": nat.forwarding,
         "flags": nat.flags,
         "timeouts": {"udp": 300, "tcp_established": 7440, "tcp_transitory": 240, "icmp": 60},
     }
+
+
+@handlers.request("nat44_forwarding_enable_disable")
+def forwarding_enable_disable(call: Call) -> Fields:
+    # nat44_ed_forwarding_enable_disable only sets a flag (it does not check that the plugin
+    # is enabled); disabling the plugin resets it with the rest of the configuration.
+    call.state.nat.forwarding = call.req.b("enable")
+    return {}
 
 
 # ---- interfaces ------------------------------------------------------------------------------

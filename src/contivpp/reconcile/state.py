@@ -1,0 +1,35 @@
+"""Everything a transaction works on, gathered in one object.
+
+The scheduler facade, the transaction pipeline and resync all operate on the same graph,
+registry, desired view, retry queue and history; passing one :class:`SchedulerState` keeps their
+signatures short and makes the ownership explicit: only code running under the scheduler's
+transaction lock mutates it.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from contivpp.reconcile.api import Key
+from contivpp.reconcile.clock import Clock
+from contivpp.reconcile.graph import Graph
+from contivpp.reconcile.history import History
+from contivpp.reconcile.registry import Registry
+from contivpp.reconcile.retry import RetryPolicy, RetryQueue
+
+
+@attrs.define(eq=False)
+class SchedulerState:
+    """Mutable state shared by the transaction pipeline."""
+
+    graph: Graph
+    registry: Registry
+    retries: RetryQueue
+    policy: RetryPolicy
+    clock: Clock
+    history: History
+    max_in_flight: int
+    verify: bool
+    #: The northbound's desired set (base values only), as last requested.
+    nb: dict[Key, object] = attrs.field(factory=dict)
+    seq: int = 0
