@@ -19,8 +19,8 @@ etcd:
 	  echo "etcd not found: installing Debian's etcd-server"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client) >/dev/null; }
 
-demo: $(STAMP)
-	$(BIN)/contivpp replay examples/three-pods.jsonl --dry-run
+demo: $(STAMP) etcd
+	$(BIN)/contivpp --log-level warning demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -26,16 +26,19 @@ def _replay(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     if args.vpp_socket:
-        print(
-            "contivpp replay: --vpp-socket is not available in this build; use --dry-run",
-            file=sys.stderr,
+        result = asyncio.run(
+            replay.replay_into_vpp(
+                loaded, args.vpp_socket, until=args.until, settle_timeout=args.settle_timeout
+            )
         )
-        return 2
-    result = asyncio.run(replay.replay(loaded, until=args.until))
+    else:
+        result = asyncio.run(replay.replay(loaded, until=args.until))
     if args.json:
         print(replay.dumps(replay.result_json(result)))
     else:
         print(replay.render_text(result))
+    if result.programmed is not None and not result.programmed.converged:
+        return 1
     return 0
 
 
@@ -43,6 +46,29 @@ def _vppsim(args: argparse.Namespace) -> int:
     from contivpp.vpp.sim import run_simulator
 
     return run_simulator(args.socket, args.linux_taps)
+
+
+def _agent(args: argparse.Namespace) -> int:
+    from contivpp.agent.kube import kube_source
+    from contivpp.agent.run import Agent
+    from contivpp.agent.settings import load_settings
+
+    settings = load_settings(Path(args.config))
+    agent = Agent(settings, kube_source=kube_source)
+    failures: list[BaseException] = []
+    try:
+        asyncio.run(agent.run())
+    except* ContivError as group:
+        failures.extend(group.exceptions)
+    for exc in failures:
+        print(f"contivpp agent: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from contivpp.demo import run_demo
+
+    return run_demo()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--vpp-socket", metavar="PATH", help="program the VPP at this API socket")
     rp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     rp.add_argument("--until", type=int, metavar="SEQ", help="stop after the event with this seq")
+    rp.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="with --vpp-socket: how long to wait for retries to converge",
+    )
     rp.set_defaults(func=_replay)
 
     vs = sub.add_parser("vppsim", help="run the VPP binary-API simulator on a unix socket")
@@ -75,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="tap_create_* creates a real Linux tap (in host_namespace when given)",
     )
     vs.set_defaults(func=_vppsim)
+
+    ag = sub.add_parser("agent", help="run the vSwitch agent of this node")
+    ag.add_argument("--config", required=True, metavar="FILE", help="agent config (YAML)")
+    ag.set_defaults(func=_agent)
+
+    dm = sub.add_parser(
+        "demo", help="run etcd, a VPP simulator, an agent and 3 pods, then clean up"
+    )
+    dm.set_defaults(func=_demo)
     return parser
 
 

@@ -89,8 +89,8 @@ class TransactionError(ReconcileError):
     """A transaction finished with failed values; ``failures`` maps key -> error."""
 
     def __init__(self, txn_seq: int, failures: dict[str, BaseException]) -> None:
-        keys = ", ".join(sorted(failures))
-        super().__init__(f"transaction {txn_seq}: {len(failures)} value(s) failed: {keys}")
+        details = "; ".join(f"{key}: {failures[key]}" for key in sorted(failures))
+        super().__init__(f"transaction {txn_seq}: {len(failures)} value(s) failed: {details}")
         self.txn_seq = txn_seq
         self.failures = failures
 

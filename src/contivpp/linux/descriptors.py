@@ -1,23 +1,24 @@
 """Reconciler descriptors for the Linux side: routes and static ARP entries in a netns.
 
 The pod's ``eth0`` itself is the Linux end of the VPP TAP (VPP creates it in the pod netns), so
-only routes and neighbours are configured here, through netlink (pyroute2). A netns that has
-vanished means the pod is gone: creating into it fails for good (not retried, unlike
-vpp-agent, whose values for killed pods kept retrying), and deleting from it succeeds.
+only routes and neighbours are configured here, through netlink (pyroute2, see ``netns.py``
+for how a namespace is entered). A netns that has vanished means the pod is gone: creating
+into it fails for good (not retried, unlike vpp-agent, whose values for killed pods kept
+retrying), and deleting from it succeeds.
 """
 
 from __future__ import annotations
 
 import errno
-import os
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import functools
+from collections.abc import Sequence
 from ipaddress import IPv4Network
 
-from pyroute2 import AsyncIPRoute
+from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from contivpp.errors import ContivError
+from contivpp.linux.netns import NetnsMissing, in_netns
 from contivpp.model import keys
 from contivpp.model.linux import LinuxNeighbor, LinuxRoute
 from contivpp.reconcile.api import Correlated, Dependency, Descriptor, Key, Retrieved
@@ -25,6 +26,7 @@ from contivpp.reconcile.api import Correlated, Dependency, Descriptor, Key, Retr
 NUD_PERMANENT = 0x80
 SCOPE_LINK = 253
 MAIN_TABLE = 254
+AF_INET = 2
 
 
 class LinuxError(ContivError):
@@ -40,26 +42,8 @@ class NetnsGone(LinuxError):
         super().__init__(f"network namespace {netns} does not exist", retriable=False)
 
 
-def _exists(path: str) -> bool:
-    return os.path.exists(path)  # a stat of a bind mount: cheap, fine on the event loop
-
-
-@asynccontextmanager
-async def netlink(netns: str) -> AsyncIterator[AsyncIPRoute]:
-    """An rtnetlink socket in ``netns`` ("" = ours). Never creates a missing netns."""
-    if netns and not _exists(netns):
-        raise NetnsGone(netns)
-    kwargs = {"netns": netns, "flags": 0} if netns else {}
-    try:
-        ipr = AsyncIPRoute(**kwargs)
-    except FileNotFoundError as exc:
-        raise NetnsGone(netns) from exc
-    async with ipr:
-        yield ipr
-
-
-async def _ifindex(ipr: AsyncIPRoute, netns: str, name: str) -> int:
-    found = await ipr.link_lookup(ifname=name)
+def _ifindex(ipr: IPRoute, netns: str, name: str) -> int:
+    found = ipr.link_lookup(ifname=name)
     if not found:
         raise LinuxError(f"interface {name} not found in netns {netns or 'host'}")
     return int(found[0])
@@ -82,30 +66,38 @@ class LinuxRouteDescriptor(Descriptor[LinuxRoute, None]):
         return _after(value.after)
 
     async def create(self, key: Key, value: LinuxRoute) -> None:
-        async with netlink(value.netns) as ipr:
-            index = await _ifindex(ipr, value.netns, value.interface)
+        def work(ipr: IPRoute) -> None:
+            index = _ifindex(ipr, value.netns, value.interface)
             kwargs: dict[str, object] = {"dst": value.dst, "oif": index}
             if value.gateway:
                 kwargs["gateway"] = value.gateway
             else:
                 kwargs["scope"] = SCOPE_LINK
             try:
-                await ipr.route("replace", **kwargs)
+                ipr.route("replace", **kwargs)
             except NetlinkError as exc:
                 raise LinuxError(f"route {value.dst} in {value.netns or 'host'}: {exc}") from exc
 
-    async def delete(self, key: Key, value: LinuxRoute, metadata: None) -> None:
         try:
-            async with netlink(value.netns) as ipr:
-                kwargs: dict[str, object] = {"dst": value.dst}
-                if value.gateway:
-                    kwargs["gateway"] = value.gateway
-                await ipr.route("del", **kwargs)
-        except NetnsGone:
+            await in_netns(value.netns, work)
+        except NetnsMissing as exc:
+            raise NetnsGone(value.netns) from exc
+
+    async def delete(self, key: Key, value: LinuxRoute, metadata: None) -> None:
+        def work(ipr: IPRoute) -> None:
+            kwargs: dict[str, object] = {"dst": value.dst}
+            if value.gateway:
+                kwargs["gateway"] = value.gateway
+            try:
+                ipr.route("del", **kwargs)
+            except NetlinkError as exc:
+                if not _gone(exc):
+                    raise LinuxError(f"deleting route {value.dst}: {exc}") from exc
+
+        try:
+            await in_netns(value.netns, work)
+        except NetnsMissing:
             return
-        except NetlinkError as exc:
-            if not _gone(exc):
-                raise LinuxError(f"deleting route {value.dst}: {exc}") from exc
 
     async def retrieve(self, correlate: Sequence[Correlated]) -> Sequence[Retrieved]:
         """Look up exactly the routes we believe exist (never scan foreign namespaces)."""
@@ -114,32 +106,30 @@ class LinuxRouteDescriptor(Descriptor[LinuxRoute, None]):
             want = item.value
             assert isinstance(want, LinuxRoute)
             try:
-                async with netlink(want.netns) as ipr:
-                    actual = await self._lookup(ipr, want)
-            except NetnsGone:
+                actual = await in_netns(want.netns, functools.partial(_lookup_route, want=want))
+            except NetnsMissing:
                 continue
             if actual is not None:
                 found.append(Retrieved(item.key, actual))
         return found
 
-    async def _lookup(self, ipr: AsyncIPRoute, want: LinuxRoute) -> LinuxRoute | None:
-        net = IPv4Network(want.dst)
-        names = {link["index"]: link.get("ifname") async for link in await ipr.link("dump")}
-        async for route in await ipr.route("dump", family=2, table=MAIN_TABLE):
-            if route.get("dst_len") != net.prefixlen:
-                continue
-            dst = route.get("dst") or "0.0.0.0"
-            if dst != str(net.network_address):
-                continue
-            ifname = names.get(route.get("oif"), "")
-            return LinuxRoute(
-                netns=want.netns,
-                interface=str(ifname),
-                dst=want.dst,
-                gateway=str(route.get("gateway") or ""),
-                after=want.after,
-            )
-        return None
+
+def _lookup_route(ipr: IPRoute, want: LinuxRoute) -> LinuxRoute | None:
+    net = IPv4Network(want.dst)
+    names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
+    for route in ipr.get_routes(family=AF_INET, table=MAIN_TABLE):
+        if route.get("dst_len") != net.prefixlen:
+            continue
+        if (route.get("dst") or "0.0.0.0") != str(net.network_address):
+            continue
+        return LinuxRoute(
+            netns=want.netns,
+            interface=str(names.get(route.get("oif"), "")),
+            dst=want.dst,
+            gateway=str(route.get("gateway") or ""),
+            after=want.after,
+        )
+    return None
 
 
 class LinuxNeighborDescriptor(Descriptor[LinuxNeighbor, None]):
@@ -151,26 +141,35 @@ class LinuxNeighborDescriptor(Descriptor[LinuxNeighbor, None]):
         return _after(value.after)
 
     async def create(self, key: Key, value: LinuxNeighbor) -> None:
-        async with netlink(value.netns) as ipr:
-            index = await _ifindex(ipr, value.netns, value.interface)
+        def work(ipr: IPRoute) -> None:
+            index = _ifindex(ipr, value.netns, value.interface)
             try:
-                await ipr.neigh(
+                ipr.neigh(
                     "replace", dst=value.ip, lladdr=value.mac, ifindex=index, state=NUD_PERMANENT
                 )
             except NetlinkError as exc:
                 raise LinuxError(f"ARP {value.ip} in {value.netns or 'host'}: {exc}") from exc
 
-    async def delete(self, key: Key, value: LinuxNeighbor, metadata: None) -> None:
         try:
-            async with netlink(value.netns) as ipr:
-                found = await ipr.link_lookup(ifname=value.interface)
-                if found:
-                    await ipr.neigh("del", dst=value.ip, ifindex=found[0])
-        except NetnsGone:
+            await in_netns(value.netns, work)
+        except NetnsMissing as exc:
+            raise NetnsGone(value.netns) from exc
+
+    async def delete(self, key: Key, value: LinuxNeighbor, metadata: None) -> None:
+        def work(ipr: IPRoute) -> None:
+            found = ipr.link_lookup(ifname=value.interface)
+            if not found:
+                return
+            try:
+                ipr.neigh("del", dst=value.ip, ifindex=found[0])
+            except NetlinkError as exc:
+                if not _gone(exc):
+                    raise LinuxError(f"deleting ARP {value.ip}: {exc}") from exc
+
+        try:
+            await in_netns(value.netns, work)
+        except NetnsMissing:
             return
-        except NetlinkError as exc:
-            if not _gone(exc):
-                raise LinuxError(f"deleting ARP {value.ip}: {exc}") from exc
 
     async def retrieve(self, correlate: Sequence[Correlated]) -> Sequence[Retrieved]:
         found: list[Retrieved] = []
@@ -178,22 +177,20 @@ class LinuxNeighborDescriptor(Descriptor[LinuxNeighbor, None]):
             want = item.value
             assert isinstance(want, LinuxNeighbor)
             try:
-                async with netlink(want.netns) as ipr:
-                    index = await ipr.link_lookup(ifname=want.interface)
-                    if not index:
-                        continue
-                    async for entry in await ipr.neigh("dump", ifindex=index[0], family=2):
-                        if entry.get("dst") == want.ip and entry.get("state") == NUD_PERMANENT:
-                            mac = str(entry.get("lladdr") or "")
-                            found.append(
-                                Retrieved(
-                                    item.key,
-                                    LinuxNeighbor(
-                                        want.netns, want.interface, want.ip, mac, want.after
-                                    ),
-                                )
-                            )
-                            break
-            except NetnsGone:
+                actual = await in_netns(want.netns, functools.partial(_lookup_neighbor, want=want))
+            except NetnsMissing:
                 continue
+            if actual is not None:
+                found.append(Retrieved(item.key, actual))
         return found
+
+
+def _lookup_neighbor(ipr: IPRoute, want: LinuxNeighbor) -> LinuxNeighbor | None:
+    index = ipr.link_lookup(ifname=want.interface)
+    if not index:
+        return None
+    for entry in ipr.get_neighbours(family=AF_INET, ifindex=index[0]):
+        if entry.get("dst") == want.ip and entry.get("state") == NUD_PERMANENT:
+            mac = str(entry.get("lladdr") or "")
+            return LinuxNeighbor(want.netns, want.interface, want.ip, mac, want.after)
+    return None

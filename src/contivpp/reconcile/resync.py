@@ -15,7 +15,7 @@ values of unknown origin, and so left stale interfaces behind after restarts.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import structlog
 
@@ -38,13 +38,28 @@ class ResyncKind(enum.Enum):
     DOWNSTREAM = "downstream"
 
 
-async def refresh(state: SchedulerState, *, wiped: bool) -> dict[str, BaseException]:
+async def refresh(
+    state: SchedulerState,
+    *,
+    wiped: bool,
+    requested: Mapping[Key, object | None] | None = None,
+) -> dict[str, BaseException]:
     """Replace the graph's view of the southbound with what the descriptors retrieve.
+
+    ``requested`` are the values the resync is about to ask for: they are handed to
+    ``retrieve`` as correlation hints too (vpp-agent does the same on a startup resync), so a
+    descriptor that looks up only what it is told about (e.g. routes inside pod namespaces)
+    finds what an earlier agent run left in place.
 
     Returns the descriptors whose ``retrieve`` failed (their values are left as they were).
     """
     graph = state.graph
     errors: dict[str, BaseException] = {}
+    hints: dict[str, dict[Key, object]] = {}
+    for key, value in (requested or {}).items():
+        descriptor = state.registry.lookup(key)
+        if value is not None and descriptor is not None:
+            hints.setdefault(descriptor.name, {})[key] = value
     for descriptor in state.registry.retrieve_order():
         keys = sorted(k for k in graph.keys_of(descriptor.name) if graph.nodes[k].base is None)
         if not descriptor.supports_retrieve:
@@ -52,10 +67,16 @@ async def refresh(state: SchedulerState, *, wiped: bool) -> dict[str, BaseExcept
                 for key in keys:
                     _gone(state, graph.nodes[key])
             continue
-        correlate = [
-            Correlated(key=k, value=_believed(n), metadata=n.metadata)
+        believed = {
+            k: (v, graph.nodes[k].metadata)
             for k in keys
-            if _believed(n := graph.nodes[k]) is not None
+            if (v := _believed(graph.nodes[k])) is not None
+        }
+        for key, value in hints.get(descriptor.name, {}).items():
+            if key not in believed:
+                believed[key] = (value, None)
+        correlate = [
+            Correlated(key=k, value=v, metadata=m) for k, (v, m) in sorted(believed.items())
         ]
         try:
             retrieved = await descriptor.retrieve(correlate)

@@ -82,7 +82,7 @@ class _Transaction:
         state, spec = self.state, self.spec
         if spec.refresh is not None:
             wiped = spec.refresh is ResyncKind.DOWNSTREAM
-            self.retrieve_errors.update(await refresh(state, wiped=wiped))
+            self.retrieve_errors.update(await refresh(state, wiped=wiped, requested=spec.changes))
         self.undo = _apply(state, spec.changes, self.dirty)
         if spec.refresh is not None:
             # Everything is re-examined: the refresh may have changed any applied value, and

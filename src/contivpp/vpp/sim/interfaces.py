@@ -367,7 +367,7 @@ def tap_delete(call: Call) -> Fields:
     del state.interfaces.taps[sw_if_index]
     state.interfaces.tap_ids.release(tap.id)
     if state.linux is not None:
-        state.linux.delete(tap.host_if_name)
+        state.linux.delete(tap.host_namespace, tap.host_if_name)
     return {}
 
 

@@ -20,6 +20,7 @@ import attrs
 import structlog
 from pyroute2 import IPRoute
 
+from contivpp.linux.netns import call_in_netns
 from contivpp.vpp import retvals as rv
 from contivpp.vpp.sim.wire import mac_str
 
@@ -71,7 +72,9 @@ class _OpenTap:
 class LinuxTaps:
     """The host taps the simulator holds open, by host interface name."""
 
-    taps: dict[str, _OpenTap] = attrs.field(factory=dict)
+    #: By (netns, host interface name): every pod's tap is "eth0", each in its own netns.
+    taps: dict[tuple[str, str], _OpenTap] = attrs.field(factory=dict)
+    _serial: int = 0
     # pyroute2 0.9's blocking API drives an asyncio loop of its own and refuses to run inside
     # the simulator's running loop, so netlink work happens on this one worker thread (the
     # handler waits for it, as VPP's main thread waits for netlink).
@@ -83,17 +86,21 @@ class LinuxTaps:
         if spec.netns and not (NETNS_DIR / spec.netns).exists():
             # tap.c: opening the namespace fails -> SYSCALL_ERROR_2.
             raise HostError(rv.SYSCALL_ERROR_2, f"network namespace {spec.netns!r} not found")
-        fd = self._open(spec)
+        # Like VPP, a tap bound for another namespace is born under a temporary name and
+        # renamed there: its final name (e.g. "eth0") may well exist in ours.
+        self._serial += 1
+        temporary = f"vppsimtap{self._serial}" if spec.netns else spec.name
+        fd = self._open(spec, temporary)
         try:
-            self._netlink.submit(self._configure, spec).result()
+            self._netlink.submit(self._configure, spec, temporary).result()
         except Exception:
             os.close(fd)
             raise
-        self.taps[spec.name] = _OpenTap(spec, fd)
+        self.taps[(spec.netns, spec.name)] = _OpenTap(spec, fd)
         log.info("vppsim.tap.host_created", host_if_name=spec.name, netns=spec.netns)
 
-    def delete(self, name: str) -> None:
-        tap = self.taps.pop(name, None)
+    def delete(self, netns: str, name: str) -> None:
+        tap = self.taps.pop((netns, name), None)
         if tap is None:
             return
         if tap.spec.persist:
@@ -110,14 +117,14 @@ class LinuxTaps:
         self._netlink.shutdown(wait=True)
 
     @staticmethod
-    def _open(spec: TapSpec) -> int:
+    def _open(spec: TapSpec, kernel_name: str) -> int:
         try:
             fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
         except OSError as exc:
             raise HostError(rv.SYSCALL_ERROR_2, f"open /dev/net/tun: {exc}") from exc
         mode = (_IFF_TUN if spec.tun else _IFF_TAP) | _IFF_NO_PI
         try:
-            fcntl.ioctl(fd, _TUNSETIFF, _IFREQ.pack(spec.name.encode(), mode))
+            fcntl.ioctl(fd, _TUNSETIFF, _IFREQ.pack(kernel_name.encode(), mode))
             if spec.persist:
                 fcntl.ioctl(fd, _TUNSETPERSIST, 1)
         except OSError as exc:
@@ -133,14 +140,17 @@ class LinuxTaps:
             log.warning("vppsim.tap.unpersist_failed", error=str(exc))
 
     @staticmethod
-    def _configure(spec: TapSpec) -> None:
+    def _configure(spec: TapSpec, kernel_name: str) -> None:
         try:
             if spec.netns:
                 with IPRoute() as ipr:
-                    (index,) = ipr.link_lookup(ifname=spec.name)
+                    (index,) = ipr.link_lookup(ifname=kernel_name)
                     ipr.link("set", index=index, net_ns_fd=spec.netns)
-            with IPRoute(netns=spec.netns or None) as ipr:
-                (index,) = ipr.link_lookup(ifname=spec.name)
+
+            def configure(ipr: IPRoute) -> None:
+                (index,) = ipr.link_lookup(ifname=kernel_name)
+                if kernel_name != spec.name:
+                    ipr.link("set", index=index, ifname=spec.name)
                 settings: dict[str, object] = {"state": "up"}
                 if spec.mac and not spec.tun:
                     settings["address"] = mac_str(spec.mac)
@@ -162,5 +172,9 @@ class LinuxTaps:
                     ipr.route("add", dst="0.0.0.0/0", gateway=str(spec.gw4), oif=index)
                 if spec.gw6 is not None:
                     ipr.route("add", dst="::/0", gateway=str(spec.gw6), oif=index)
+
+            netns = str(NETNS_DIR / spec.netns) if spec.netns else ""
+            # setns in this worker thread, not pyroute2's netns fork (see contivpp.linux.netns)
+            call_in_netns(netns, configure)
         except Exception as exc:  # pyroute2 raises NetlinkError, ValueError, OSError ...
             raise HostError(rv.NETLINK_ERROR, f"configuring {spec.name}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""The vSwitch agent: wires etcd, CNI, VPP and the reconciler around one event loop."""

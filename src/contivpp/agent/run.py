@@ -1,0 +1,199 @@
+"""``contivpp agent``: one node's vSwitch agent, every piece around one ordered event loop.
+
+Start-up order matters, and is the reason this module exists:
+
+1. connect to VPP, claim the node ID in etcd;
+2. build the state without touching VPP: this node's ID, the pods it wired before a
+   restart (local record), the other nodes, the Kubernetes snapshot from etcd;
+3. one **startup resync**: read VPP back and converge it to that state (a restarted agent
+   finds VPP still configured and must neither duplicate nor wipe what is right);
+4. only then serve CNI, so every answer means "applied".
+
+After that, every input is an event on the bus: etcd changes, CNI requests, other nodes,
+VPP restarts (-> downstream resync). The HTTP endpoint reports liveness, readiness and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import attrs
+import structlog
+
+from contivpp import ipam
+from contivpp.agent.http import serve_http
+from contivpp.agent.metrics import AgentMetrics
+from contivpp.agent.nodeid import allocate_node_id
+from contivpp.agent.nodes import NodeWatcher
+from contivpp.agent.podstore import load_pods, save_pods
+from contivpp.agent.settings import AgentSettings
+from contivpp.cni.grpc_server import start_grpc
+from contivpp.cni.server import PodCNIHandler, serve_json
+from contivpp.controller import Controller, ReconcilerSink
+from contivpp.datastore.etcd import EtcdStore, parse_endpoints
+from contivpp.events.bus import EventBus
+from contivpp.events.log import EventRecorder, Header
+from contivpp.events.state import initial_state
+from contivpp.events.types import Event, NodeIDAllocated, ResyncRequested, VPPRestarted
+from contivpp.linux.descriptors import LinuxNeighborDescriptor, LinuxRouteDescriptor
+from contivpp.reconcile import Scheduler
+from contivpp.vpp.client import VPPClient
+from contivpp.vpp.descriptors import vpp_descriptors
+
+log = structlog.get_logger("contivpp.agent")
+
+Publish = Callable[[Event], Awaitable[None]]
+KubeSource = Callable[[EtcdStore, Publish, asyncio.Event], Coroutine[Any, Any, None]]
+"""Streams the Kubernetes state from etcd as events; sets the event after the snapshot."""
+
+STARTUP = "startup"
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)  # one stat per restored pod, at start-up only
+
+
+@attrs.define
+class AgentStatus:
+    vpp_connected: bool = False
+    node_id: int | None = None
+    kube_synced: bool = False
+    startup_resync_done: bool = False
+
+    def not_ready(self) -> list[str]:
+        reasons = []
+        if not self.vpp_connected:
+            reasons.append("VPP not connected")
+        if self.node_id is None:
+            reasons.append("no node ID")
+        if not self.kube_synced:
+            reasons.append("Kubernetes state not read from etcd yet")
+        if not self.startup_resync_done:
+            reasons.append("startup resync not done")
+        return reasons
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings, kube_source: KubeSource | None = None) -> None:
+        self.settings = settings
+        self.kube_source = kube_source
+        self.metrics = AgentMetrics()
+        self.status = AgentStatus()
+        self.bus = EventBus(observe_lag=self.metrics.event_lag.observe)
+        self.client = VPPClient(
+            str(settings.vpp_socket), connect_timeout=settings.vpp_connect_timeout
+        )
+        self.scheduler = Scheduler(
+            [*vpp_descriptors(self.client), LinuxRouteDescriptor(), LinuxNeighborDescriptor()]
+        )
+        self.sink = ReconcilerSink(self.scheduler)
+        config = settings.agent
+        recorder = None
+        if config.event_log.directory is not None:
+            recorder = EventRecorder(
+                config.event_log.directory,
+                Header(config.node_name, config),
+                max_bytes=config.event_log.max_bytes,
+                backups=config.event_log.backups,
+            )
+        self.recorder = recorder
+        # No sink until the startup resync: before it, events only build state.
+        self.controller = Controller(initial_state(config), recorder=recorder)
+        self.pods_file = settings.state_dir / "pods.json"
+        self._saved_pods = self.controller.state.local_pods
+        self.started = asyncio.Event()
+        self._apply_errors_seen = 0
+
+    async def _handle(self, seq: int, event: Event) -> None:
+        if isinstance(event, ResyncRequested) and event.reason == STARTUP:
+            self.controller.sink = self.sink
+        await self.controller.handle(seq, event)
+        self.metrics.events.labels(type(event).__name__).inc()
+        self.metrics.queue_depth.set(self.bus.pending)
+        self.metrics.apply_errors.inc(self.controller.apply_errors - self._apply_errors_seen)
+        self._apply_errors_seen = self.controller.apply_errors
+        pods = self.controller.state.local_pods
+        if pods is not self._saved_pods:
+            save_pods(self.pods_file, pods)
+            self._saved_pods = pods
+            self.metrics.pods.set(len(pods))
+        if isinstance(event, ResyncRequested) and event.reason == STARTUP:
+            self.status.startup_resync_done = True
+
+    async def _watch_vpp_restarts(self) -> None:
+        while True:
+            restart = await self.client.restarts.get()
+            log.warning("vpp_restarted", reason=restart.reason, generation=restart.generation)
+            await self.bus.publish(VPPRestarted())
+
+    async def _restore_pods(self) -> None:
+        for event in load_pods(self.pods_file):
+            if _exists(event.netns):
+                await self.bus.publish(event)
+            else:
+                log.info(
+                    "pod_not_restored",
+                    pod=f"{event.pod_namespace}/{event.pod_name}",
+                    reason="netns gone",
+                )
+
+    async def run(self) -> None:
+        settings, config = self.settings, self.settings.agent
+        await self.client.connect()
+        self.status.vpp_connected = True
+        async with EtcdStore(parse_endpoints(list(settings.etcd_endpoints))) as store:
+
+            def ips_for(node_id: int) -> tuple[str, ...]:
+                node_ip = ipam.node_interconnect_ip(config.ipam, node_id)
+                return (f"{node_ip}/{config.ipam.node_interconnect_cidr.prefixlen}",)
+
+            node_id = await allocate_node_id(
+                store, config.node_name, ips_for, local_file=settings.state_dir / "node-id"
+            )
+            ips = ips_for(node_id)
+            self.status.node_id = node_id
+            handler = PodCNIHandler(
+                self.bus.publish,
+                lambda: self.controller.state.local_pods,
+                timeout=settings.cni_timeout,
+                ready=lambda: not self.status.not_ready(),
+            )
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.bus.run(self._handle), name="event-loop")
+                tg.create_task(self.scheduler.run(), name="reconciler-retries")
+                tg.create_task(
+                    serve_http(
+                        settings.http_host, settings.http_port, self.metrics, self.status.not_ready
+                    ),
+                    name="http",
+                )
+                await self.bus.publish(NodeIDAllocated(config.node_name, node_id, ips))
+                await self._restore_pods()
+                nodes = NodeWatcher(store, self.bus.publish, config.node_name)
+                await nodes.resync()
+                tg.create_task(nodes.run(), name="node-watch")
+                synced = asyncio.Event()
+                if self.kube_source is not None:
+                    tg.create_task(self.kube_source(store, self.bus.publish, synced), name="kube")
+                    await synced.wait()
+                self.status.kube_synced = True
+                await self.bus.publish(ResyncRequested(STARTUP))
+                await self.bus.join()
+                tg.create_task(self._watch_vpp_restarts(), name="vpp-restarts")
+                tg.create_task(serve_json(settings.cni_socket, handler), name="cni")
+                grpc_server = None
+                if settings.cni_grpc_socket is not None:
+                    grpc_server = await start_grpc(settings.cni_grpc_socket, handler)
+                log.info("agent_ready", node=config.node_name, node_id=node_id)
+                self.started.set()
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    if grpc_server is not None:
+                        await grpc_server.stop(1)
+                    await self.client.close()
+                    if self.recorder is not None:
+                        self.recorder.close()
