@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from contivpp.errors import ContivError, EventLogError
 from contivpp.logs import configure_logging
@@ -48,6 +50,43 @@ def _vppsim(args: argparse.Namespace) -> int:
     return run_simulator(args.socket, args.linux_taps)
 
 
+def _run_until_signalled(main: Coroutine[Any, Any, None]) -> list[BaseException]:
+    """Run a long-lived job; SIGTERM / SIGINT cancel it so it can clean up (give up leases,
+    close sockets). Returns the errors of ours it ended with."""
+    failures: list[BaseException] = []
+
+    async def supervise() -> None:
+        task = asyncio.create_task(main, name="main")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except* asyncio.CancelledError:
+            pass  # a signal: the job cleaned up on its way out
+        except* ContivError as group:
+            failures.extend(group.exceptions)
+
+    asyncio.run(supervise())
+    return failures
+
+
+def _ksr(args: argparse.Namespace) -> int:
+    from contivpp.ksr import KSRConfig, run_ksr
+
+    extra = {"identity": args.identity} if args.identity else {}
+    config = KSRConfig(
+        etcd_endpoints=args.etcd_endpoints,
+        kubeconfig=args.kubeconfig,
+        lease_ttl=args.lease_ttl,
+        **extra,
+    )
+    failures = _run_until_signalled(run_ksr(config))
+    for exc in failures:
+        print(f"contivpp ksr: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def _agent(args: argparse.Namespace) -> int:
     from contivpp.agent.kube import kube_source
     from contivpp.agent.run import Agent
@@ -55,11 +94,7 @@ def _agent(args: argparse.Namespace) -> int:
 
     settings = load_settings(Path(args.config))
     agent = Agent(settings, kube_source=kube_source)
-    failures: list[BaseException] = []
-    try:
-        asyncio.run(agent.run())
-    except* ContivError as group:
-        failures.extend(group.exceptions)
+    failures = _run_until_signalled(agent.run())
     for exc in failures:
         print(f"contivpp agent: {exc}", file=sys.stderr)
     return 1 if failures else 0
@@ -112,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     ag = sub.add_parser("agent", help="run the vSwitch agent of this node")
     ag.add_argument("--config", required=True, metavar="FILE", help="agent config (YAML)")
     ag.set_defaults(func=_agent)
+
+    kp = sub.add_parser("ksr", help="reflect the Kubernetes API into etcd (KSR)")
+    kp.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster config)")
+    kp.add_argument("--etcd-endpoints", required=True, metavar="HOST:PORT[,...]")
+    kp.add_argument("--identity", help="this replica's name in the leader election")
+    kp.add_argument("--lease-ttl", type=int, default=10, metavar="S", help="leader lease TTL")
+    kp.set_defaults(func=_ksr)
 
     dm = sub.add_parser(
         "demo", help="run etcd, a VPP simulator, an agent and 3 pods, then clean up"

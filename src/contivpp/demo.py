@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -22,6 +23,8 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import attrs
 
 from contivpp.vpp.client import VPPClient
 
@@ -84,11 +87,11 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _cni(command: str, socket_path: Path, pod: str, netns: str) -> dict[str, object]:
+def cni(command: str, socket_path: Path, pod: str, netns: str) -> dict[str, object]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "CNI_COMMAND": command,
-        "CNI_CONTAINERID": f"demo{pod.replace('-', '')}" + "0" * 50,
+        "CNI_CONTAINERID": hashlib.sha256(f"demo/{pod}".encode()).hexdigest(),
         "CNI_NETNS": netns,
         "CNI_IFNAME": "eth0",
         "CNI_PATH": "/opt/cni/bin",
@@ -132,7 +135,9 @@ async def _vpp_tables(socket_path: Path) -> str:
                     kind = {1: "local", 2: "drop"}.get(int(path["type"]), "")
                     via = str(path["nh"]["address"]["ip4"])
                     if via == "0.0.0.0":
-                        via = kind or (f"table {path['table_id']}" if path["table_id"] else "")
+                        # no next hop: a drop/local path, a lookup in another table, or attached
+                        lookup = int(path["sw_if_index"]) == 0xFFFFFFFF
+                        via = kind or (f"lookup in table {path['table_id']}" if lookup else "")
                     dev = names.get(int(path["sw_if_index"]), "")
                     route_rows.append((str(table_id), str(r["prefix"]), via or "-", dev or "-"))
         arp_rows = [
@@ -149,14 +154,21 @@ async def _vpp_tables(socket_path: Path) -> str:
     )
 
 
-def run_demo() -> int:
-    if os.geteuid() != 0:
-        print("contivpp demo needs root (network namespaces and taps)", file=sys.stderr)
-        return 2
-    work = Path(tempfile.mkdtemp(prefix="contivpp-demo-"))
+@attrs.frozen
+class LocalNode:
+    """A running node: the sockets a kubelet-like caller needs."""
+
+    work: Path
+    vpp_socket: Path
+    cni_socket: Path
+    http_port: int
+
+
+@contextlib.contextmanager
+def local_node(work: Path) -> Iterator[LocalNode]:
+    """etcd + VPP simulator (real taps) + agent, each its own process, stopped on exit."""
     vpp_socket, cni_socket = work / "vpp-api.sock", work / "cni.sock"
     client_port, peer_port, http_port = _free_port(), _free_port(), _free_port()
-    netns_names = [f"contivpp-demo-{pod}" for pod in PODS]
     config = {
         "nodeName": "demo-node",
         "etcdEndpoints": [f"127.0.0.1:{client_port}"],
@@ -169,35 +181,32 @@ def run_demo() -> int:
     }
     (work / "agent.yaml").write_text(json.dumps(config))
     contivpp = [sys.executable, "-m", "contivpp.cli", "--log-format", "json"]
+    etcd = _etcd_argv(work / "etcd", client_port, peer_port)
+    vppsim = [*contivpp, "vppsim", "--socket", str(vpp_socket), "--linux-taps"]
+    agent = [*contivpp, "agent", "--config", str(work / "agent.yaml")]
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_process(etcd, work / "etcd.log"))
+        stack.enter_context(_process(vppsim, work / "vppsim.log"))
+        _wait_for(lambda: _http_ok(f"http://127.0.0.1:{client_port}/health"), "etcd")
+        _wait_for(vpp_socket.exists, "the VPP simulator")
+        stack.enter_context(_process(agent, work / "agent.log"))
+        _wait_for(lambda: _http_ok(f"http://127.0.0.1:{http_port}/readyz"), "the agent", 60)
+        yield LocalNode(work, vpp_socket, cni_socket, http_port)
+
+
+def run_demo() -> int:
+    if os.geteuid() != 0:
+        print("contivpp demo needs root (network namespaces and taps)", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="contivpp-demo-"))
+    netns_names = [f"contivpp-demo-{pod}" for pod in PODS]
     try:
-        with contextlib.ExitStack() as stack:
-            print(f"work dir {work}")
-            stack.enter_context(
-                _process(_etcd_argv(work / "etcd", client_port, peer_port), work / "etcd.log")
-            )
-            stack.enter_context(
-                _process(
-                    [*contivpp, "vppsim", "--socket", str(vpp_socket), "--linux-taps"],
-                    work / "vppsim.log",
-                )
-            )
-            _wait_for(lambda: _http_ok(f"http://127.0.0.1:{client_port}/health"), "etcd")
-            _wait_for(vpp_socket.exists, "the VPP simulator")
-            print("etcd and the VPP simulator are up; starting the agent")
-            stack.enter_context(
-                _process(
-                    [*contivpp, "agent", "--config", str(work / "agent.yaml")], work / "agent.log"
-                )
-            )
-            _wait_for(
-                lambda: _http_ok(f"http://127.0.0.1:{http_port}/readyz"),
-                "the agent to be ready",
-                60,
-            )
+        print(f"starting etcd, the VPP simulator (real taps) and the agent in {work}")
+        with local_node(work) as node:
             print("agent ready\n")
             for pod, ns in zip(PODS, netns_names, strict=True):
                 subprocess.run(["ip", "netns", "add", ns], check=True)
-                result = _cni("ADD", cni_socket, pod, f"/var/run/netns/{ns}")
+                result = cni("ADD", node.cni_socket, pod, f"/var/run/netns/{ns}")
                 ips = result.get("ips", [])
                 print(f"CNI ADD default/{pod}: {ips[0]['address'] if ips else '?'}")  # type: ignore[index]
             for pod, ns in zip(PODS, netns_names, strict=True):
@@ -206,10 +215,10 @@ def run_demo() -> int:
                     out = subprocess.run(["ip", "-n", ns, *args], capture_output=True, text=True)
                     print(f"$ ip {' '.join(args)}\n{out.stdout.rstrip()}")
             print()
-            print(asyncio.run(_vpp_tables(vpp_socket)))
+            print(asyncio.run(_vpp_tables(node.vpp_socket)))
             print("\ndeleting the pods through CNI DEL")
             for pod, ns in zip(PODS, netns_names, strict=True):
-                _cni("DEL", cni_socket, pod, f"/var/run/netns/{ns}")
+                cni("DEL", node.cni_socket, pod, f"/var/run/netns/{ns}")
         return 0
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)

@@ -46,13 +46,11 @@ class Term:
         if not self.ended.is_set():
             self.reason = reason
             self.ended.set()
-            report = log.info if resigned else log.warning
-            report(
-                "ksr_leadership_resigned" if resigned else "ksr_leadership_lost",
-                identity=self.identity,
-                term=self.revision,
-                reason=reason,
-            )
+            fields = {"identity": self.identity, "term": self.revision, "reason": reason}
+            if resigned:
+                log.info("ksr_leadership_resigned", **fields)
+            else:
+                log.warning("ksr_leadership_lost", **fields)
 
 
 async def campaign(store: EtcdStore, identity: str, ttl: int, *, poll: float) -> Term:
