@@ -21,7 +21,7 @@ import attrs
 import structlog
 
 from contivpp.datastore import keys
-from contivpp.datastore.etcd import CreateRevisionIs, EtcdStore, Put
+from contivpp.datastore.etcd import CreateRevisionIs, Delete, EtcdStore, Put
 from contivpp.errors import DatastoreError, IPAMError
 
 log = structlog.get_logger("contivpp.agent.nodeid")
@@ -130,3 +130,25 @@ async def allocate_node_id(
     if local_file is not None:
         write_local_id(local_file, node_id)
     return node_id
+
+
+async def release_node_ids(store: EtcdStore, name: str) -> list[int]:
+    """Free the IDs held by ``name`` (its Kubernetes Node was deleted), like Contiv's KSR.
+
+    Every agent may do this for the same node: each delete is conditional on the record
+    still being the one that was read, so a node that re-joined meanwhile keeps its new one.
+    """
+    result = await store.range(keys.ALLOCATED_IDS_PREFIX)
+    released = []
+    for kv in result.kvs:
+        try:
+            record = NodeRecord.from_json(kv.key, kv.value)
+        except DatastoreError:
+            continue
+        if record.name != name:
+            continue
+        done = await store.txn([CreateRevisionIs(kv.key, kv.create_revision)], [Delete(kv.key)])
+        if done.succeeded:
+            released.append(record.id)
+            log.info("node_id_released", node=name, node_id=record.id)
+    return released

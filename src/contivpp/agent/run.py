@@ -26,7 +26,7 @@ import structlog
 from contivpp import ipam
 from contivpp.agent.http import serve_http
 from contivpp.agent.metrics import AgentMetrics
-from contivpp.agent.nodeid import allocate_node_id
+from contivpp.agent.nodeid import allocate_node_id, release_node_ids
 from contivpp.agent.nodes import NodeWatcher
 from contivpp.agent.podstore import load_pods, save_pods
 from contivpp.agent.settings import AgentSettings
@@ -34,10 +34,17 @@ from contivpp.cni.grpc_server import start_grpc
 from contivpp.cni.server import PodCNIHandler, serve_json
 from contivpp.controller import Controller, ReconcilerSink
 from contivpp.datastore.etcd import EtcdStore, parse_endpoints
+from contivpp.errors import DatastoreError, VPPError
 from contivpp.events.bus import EventBus
 from contivpp.events.log import EventRecorder, Header
 from contivpp.events.state import initial_state
-from contivpp.events.types import Event, NodeIDAllocated, ResyncRequested, VPPRestarted
+from contivpp.events.types import (
+    Event,
+    K8sDeleted,
+    NodeIDAllocated,
+    ResyncRequested,
+    VPPRestarted,
+)
 from contivpp.linux.descriptors import LinuxNeighborDescriptor, LinuxRouteDescriptor
 from contivpp.reconcile import Scheduler
 from contivpp.vpp.client import VPPClient
@@ -106,15 +113,29 @@ class Agent:
         self._saved_pods = self.controller.state.local_pods
         self.started = asyncio.Event()
         self._apply_errors_seen = 0
+        self._last_txn_seen = 0
+        self._store: EtcdStore | None = None
+        self._tasks: asyncio.TaskGroup | None = None
 
     async def _handle(self, seq: int, event: Event) -> None:
         if isinstance(event, ResyncRequested) and event.reason == STARTUP:
             self.controller.sink = self.sink
         await self.controller.handle(seq, event)
+        if (
+            isinstance(event, K8sDeleted)
+            and event.ref.kind == "Node"
+            and event.ref.name != self.settings.agent.node_name
+            and self._store is not None
+            and self._tasks is not None
+        ):
+            # The node left the cluster: free its ID (its allocatedIDs/ record going away
+            # is what removes it from every node's VXLAN mesh).
+            self._tasks.create_task(self._release(event.ref.name), name="release-node-id")
         self.metrics.events.labels(type(event).__name__).inc()
         self.metrics.queue_depth.set(self.bus.pending)
         self.metrics.apply_errors.inc(self.controller.apply_errors - self._apply_errors_seen)
         self._apply_errors_seen = self.controller.apply_errors
+        self._observe_transactions()
         pods = self.controller.state.local_pods
         if pods is not self._saved_pods:
             save_pods(self.pods_file, pods)
@@ -122,6 +143,24 @@ class Agent:
             self.metrics.pods.set(len(pods))
         if isinstance(event, ResyncRequested) and event.reason == STARTUP:
             self.status.startup_resync_done = True
+
+    async def _release(self, name: str) -> None:
+        assert self._store is not None
+        try:
+            await release_node_ids(self._store, name)
+        except DatastoreError as exc:
+            log.warning("node_id_release_failed", node=name, error=str(exc))
+
+    def _observe_transactions(self) -> None:
+        """Feed the metrics from the reconciler's history (transactions since last time)."""
+        for record in self.scheduler.history:
+            if record.seq <= self._last_txn_seen:
+                continue
+            self._last_txn_seen = record.seq
+            self.metrics.txn_duration.labels(record.kind.value).observe(record.duration)
+            for error in record.errors.values():
+                if isinstance(error, VPPError):
+                    self.metrics.vpp_errors.labels(type(error).__name__).inc()
 
     async def _watch_vpp_restarts(self) -> None:
         while True:
@@ -161,7 +200,9 @@ class Agent:
                 timeout=settings.cni_timeout,
                 ready=lambda: not self.status.not_ready(),
             )
+            self._store = store
             async with asyncio.TaskGroup() as tg:
+                self._tasks = tg
                 tg.create_task(self.bus.run(self._handle), name="event-loop")
                 tg.create_task(self.scheduler.run(), name="reconciler-retries")
                 tg.create_task(

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from conftest import Node, Pod
 
+from contivpp.agent.nodeid import list_nodes
+from contivpp.datastore.etcd import EtcdStore
+from contivpp.datastore.values import encode_object
 from contivpp.renderers.pods import pod_macs
 from etcd_server import EtcdServer
 
@@ -125,6 +128,22 @@ async def test_two_nodes_get_distinct_ids_and_a_vxlan_mesh(
         assert vb["vxlan"] == [(f"192.168.16.{idb}", f"192.168.16.{ida}", 10)]
         assert any(r[1] == f"10.1.{idb}.0/24" and r[2] == f"192.168.30.{idb}" for r in va["routes"])  # type: ignore[union-attr]
         assert any(r[1] == f"10.1.{ida}.0/24" and r[2] == f"192.168.30.{ida}" for r in vb["routes"])  # type: ignore[union-attr]
+
+        # node-b leaves the cluster: its agent stops and the KSR deletes its Node object
+        await b.stop_agent()
+        node_b = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-b"}}
+        encoded = encode_object(node_b)
+        async with EtcdStore([(etcd_server.host, etcd_server.port)]) as store:
+            await store.put(encoded.key, encoded.value)
+            await asyncio.sleep(0.3)
+            await store.delete(encoded.key)
+            deadline = asyncio.get_running_loop().time() + 20
+            while (await a.vpp_view())["vxlan"]:
+                assert asyncio.get_running_loop().time() < deadline, "tunnel to node-b stayed"
+                await asyncio.sleep(0.2)
+            records, _ = await list_nodes(store)
+        assert [r.name for r in records.values()] == ["node-a"], "node-b's ID was not released"
+        assert not any(r[1] == f"10.1.{idb}.0/24" for r in (await a.vpp_view())["routes"])  # type: ignore[union-attr]
     finally:
         for n in nodes:
             await n.stop_agent()

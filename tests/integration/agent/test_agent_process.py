@@ -69,6 +69,7 @@ def test_agent_process_serves_probes_and_metrics_and_stops_cleanly(
         assert status == 200
         assert 'contivpp_events_processed_total{type="ResyncRequested"} 1.0' in metrics
         assert "contivpp_event_lag_seconds_count" in metrics
+        assert 'contivpp_transaction_duration_seconds_count{kind="full-resync"} 1.0' in metrics
         assert (workdir / "cni.sock").exists()
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(15) == 0

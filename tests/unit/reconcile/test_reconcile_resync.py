@@ -192,3 +192,16 @@ async def test_support_from_its_own_derived_value_does_not_count() -> None:
         await sched.resync(ResyncKind.FULL, desired={}, trigger="startup")
     assert sb.calls == [("delete", "addr/x/1"), ("delete", "if/x")]
     assert [line["event"] for line in logs] == ["reconcile.txn"]  # no cycle to break
+
+
+async def test_a_first_resync_hands_the_requested_values_to_retrieve() -> None:
+    # A restarted agent has an empty graph: descriptors that look up only what they are told
+    # about (Linux routes inside pod namespaces) must still learn what is about to be asked.
+    sb = Southbound()
+    sb.objects["if/a"] = Val("a")
+    sb.metadata["if/a"] = 7
+    sched, _ = scheduler(sb)
+    record = await sched.resync(ResyncKind.FULL, desired={k("if/a"): Val("a")}, trigger="start")
+    correlate = dict(sb.retrieves)["if"]
+    assert correlate == (Correlated(key=k("if/a"), value=Val("a"), metadata=None),)
+    assert record.calls == 0
