@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import errno
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from ipaddress import IPv4Network
+from typing import TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -57,6 +58,40 @@ def _gone(exc: NetlinkError) -> bool:
     return exc.code in (errno.ESRCH, errno.ENOENT, errno.ENODEV)
 
 
+async def _create_in(netns: str, work: Callable[[IPRoute], None]) -> None:
+    try:
+        await in_netns(netns, work)
+    except NetnsMissing as exc:
+        raise NetnsGone(netns) from exc
+
+
+async def _delete_in(netns: str, work: Callable[[IPRoute], None]) -> None:
+    try:
+        await in_netns(netns, work)
+    except NetnsMissing:
+        return  # the pod and everything in its netns is gone already
+
+
+V = TypeVar("V", LinuxRoute, LinuxNeighbor)
+
+
+async def _retrieve(
+    correlate: Sequence[Correlated], kind: type[V], lookup: Callable[[V, IPRoute], V | None]
+) -> Sequence[Retrieved]:
+    """Look up exactly the values we believe exist (never scan foreign namespaces)."""
+    found: list[Retrieved] = []
+    for item in correlate:
+        want = item.value
+        assert isinstance(want, kind)
+        try:
+            actual = await in_netns(want.netns, functools.partial(lookup, want))
+        except NetnsMissing:
+            continue
+        if actual is not None:
+            found.append(Retrieved(item.key, actual))
+    return found
+
+
 class LinuxRouteDescriptor(Descriptor[LinuxRoute, None]):
     name = "linux-route"
     key_prefix = keys.LINUX_ROUTE_PREFIX
@@ -78,10 +113,7 @@ class LinuxRouteDescriptor(Descriptor[LinuxRoute, None]):
             except NetlinkError as exc:
                 raise LinuxError(f"route {value.dst} in {value.netns or 'host'}: {exc}") from exc
 
-        try:
-            await in_netns(value.netns, work)
-        except NetnsMissing as exc:
-            raise NetnsGone(value.netns) from exc
+        await _create_in(value.netns, work)
 
     async def delete(self, key: Key, value: LinuxRoute, metadata: None) -> None:
         def work(ipr: IPRoute) -> None:
@@ -94,27 +126,14 @@ class LinuxRouteDescriptor(Descriptor[LinuxRoute, None]):
                 if not _gone(exc):
                     raise LinuxError(f"deleting route {value.dst}: {exc}") from exc
 
-        try:
-            await in_netns(value.netns, work)
-        except NetnsMissing:
-            return
+        await _delete_in(value.netns, work)
 
     async def retrieve(self, correlate: Sequence[Correlated]) -> Sequence[Retrieved]:
         """Look up exactly the routes we believe exist (never scan foreign namespaces)."""
-        found: list[Retrieved] = []
-        for item in correlate:
-            want = item.value
-            assert isinstance(want, LinuxRoute)
-            try:
-                actual = await in_netns(want.netns, functools.partial(_lookup_route, want=want))
-            except NetnsMissing:
-                continue
-            if actual is not None:
-                found.append(Retrieved(item.key, actual))
-        return found
+        return await _retrieve(correlate, LinuxRoute, _lookup_route)
 
 
-def _lookup_route(ipr: IPRoute, want: LinuxRoute) -> LinuxRoute | None:
+def _lookup_route(want: LinuxRoute, ipr: IPRoute) -> LinuxRoute | None:
     net = IPv4Network(want.dst)
     names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
     for route in ipr.get_routes(family=AF_INET, table=MAIN_TABLE):
@@ -150,10 +169,7 @@ class LinuxNeighborDescriptor(Descriptor[LinuxNeighbor, None]):
             except NetlinkError as exc:
                 raise LinuxError(f"ARP {value.ip} in {value.netns or 'host'}: {exc}") from exc
 
-        try:
-            await in_netns(value.netns, work)
-        except NetnsMissing as exc:
-            raise NetnsGone(value.netns) from exc
+        await _create_in(value.netns, work)
 
     async def delete(self, key: Key, value: LinuxNeighbor, metadata: None) -> None:
         def work(ipr: IPRoute) -> None:
@@ -166,26 +182,13 @@ class LinuxNeighborDescriptor(Descriptor[LinuxNeighbor, None]):
                 if not _gone(exc):
                     raise LinuxError(f"deleting ARP {value.ip}: {exc}") from exc
 
-        try:
-            await in_netns(value.netns, work)
-        except NetnsMissing:
-            return
+        await _delete_in(value.netns, work)
 
     async def retrieve(self, correlate: Sequence[Correlated]) -> Sequence[Retrieved]:
-        found: list[Retrieved] = []
-        for item in correlate:
-            want = item.value
-            assert isinstance(want, LinuxNeighbor)
-            try:
-                actual = await in_netns(want.netns, functools.partial(_lookup_neighbor, want=want))
-            except NetnsMissing:
-                continue
-            if actual is not None:
-                found.append(Retrieved(item.key, actual))
-        return found
+        return await _retrieve(correlate, LinuxNeighbor, _lookup_neighbor)
 
 
-def _lookup_neighbor(ipr: IPRoute, want: LinuxNeighbor) -> LinuxNeighbor | None:
+def _lookup_neighbor(want: LinuxNeighbor, ipr: IPRoute) -> LinuxNeighbor | None:
     index = ipr.link_lookup(ifname=want.interface)
     if not index:
         return None
