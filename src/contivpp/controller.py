@@ -30,7 +30,7 @@ from contivpp.events.types import (
 from contivpp.reconcile import ResyncKind, Scheduler
 from contivpp.reconcile.api import Key
 from contivpp.renderers import DesiredSet, render
-from contivpp.renderers.pods import pod_macs
+from contivpp.renderers.pods import pod_macs, render_pod
 
 log = structlog.get_logger("contivpp.controller")
 
@@ -118,6 +118,7 @@ class Controller:
         self.handled += 1
         if self.recorder is not None:
             self.recorder.record(seq, event)
+        before = self.state
         try:
             self.state = fold(self.state, event)
         except ContivError as exc:
@@ -128,9 +129,8 @@ class Controller:
             _answer(event, CNIOutcome(error=str(exc)))
             return
         if self.sink is not None:
-            desired = render(self.state)
-            delta = diff(self.desired, desired)
-            self.desired = desired
+            delta = self._delta(before, event)
+            desired = self.desired
             trigger = f"event {seq} {_event_name(event)}"
             try:
                 if isinstance(event, VPPRestarted | ResyncRequested):
@@ -146,6 +146,39 @@ class Controller:
                 _answer(event, CNIOutcome(error=f"applying the configuration failed: {exc}"))
                 return
         _answer(event, self._outcome(event))
+
+    def _delta(self, before: ClusterState, event: Event) -> dict[Key, object | None]:
+        """Update ``self.desired``; return what changed.
+
+        A CNI event changes one pod and nothing else, so only that pod is rendered again
+        (O(1) per pod instead of O(pods)); any other event renders the whole set and diffs.
+        """
+        after = self.state
+        if (
+            isinstance(event, CNIAdd | CNIDel)
+            and before.node_id == after.node_id
+            and before.config is after.config
+            and after.node_id is not None
+            and self.desired
+        ):
+            key = (event.pod_namespace, event.pod_name)
+            old = before.local_pods.get(key)
+            new = after.local_pods.get(key)
+            if old is new:
+                return {}
+            old_part = render_pod(after.config, after.node_id, old) if old else {}
+            new_part = render_pod(after.config, after.node_id, new) if new else {}
+            delta = diff(old_part, new_part)
+            for k, v in delta.items():
+                if v is None:
+                    self.desired.pop(k, None)
+                else:
+                    self.desired[k] = v
+            return delta
+        desired = render(after)
+        delta = diff(self.desired, desired)
+        self.desired = desired
+        return delta
 
     def _outcome(self, event: Event) -> CNIOutcome:
         if not isinstance(event, CNIAdd):

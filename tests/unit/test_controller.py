@@ -81,3 +81,29 @@ async def test_vpp_restart_and_resync_requests_resync_the_sink() -> None:
     await controller.handle(3, ResyncRequested("operator"))
     assert [d for d, _ in sink.resyncs] == [True, False]
     assert sink.resyncs[1][1] == controller.desired and len(sink.deltas) == 1
+
+
+async def test_incremental_pod_rendering_matches_a_full_render() -> None:
+    sink = RecordingSink()
+    controller = Controller(initial_state(AgentConfig("node-1")), sink=sink)
+    await controller.handle(1, NodeIDAllocated("node-1", 1))
+    seq = 2
+    for step in range(30):
+        name = f"p{step % 7}"
+        current = controller.state.local_pods.get(("d", name))
+        if step % 3 == 2 and current is not None:
+            event: CNIAdd | CNIDel = CNIDel(current.container_id, "/n", "eth0", "d", name)
+        else:
+            # a re-add with a new container ID replaces the old wiring
+            event = CNIAdd(f"c{step % 7}-{step // 7}", f"/n/{name}", "eth0", "d", name)
+        await controller.handle(seq, event)
+        seq += 1
+        assert controller.desired == render(controller.state)
+    applied: dict[Key, object] = {}
+    for delta in sink.deltas:
+        for key, value in delta.items():
+            if value is None:
+                applied.pop(key)
+            else:
+                applied[key] = value
+    assert applied == render(controller.state), "the deltas add up to the desired set"

@@ -20,7 +20,7 @@ import attrs
 import structlog
 from pyroute2 import IPRoute
 
-from contivpp.linux.netns import call_in_netns
+from contivpp.linux.netns import NetnsMissing, call_in_netns
 from contivpp.vpp import retvals as rv
 from contivpp.vpp.sim.wire import mac_str
 
@@ -74,7 +74,6 @@ class LinuxTaps:
 
     #: By (netns, host interface name): every pod's tap is "eth0", each in its own netns.
     taps: dict[tuple[str, str], _OpenTap] = attrs.field(factory=dict)
-    _serial: int = 0
     # pyroute2 0.9's blocking API drives an asyncio loop of its own and refuses to run inside
     # the simulator's running loop, so netlink work happens on this one worker thread (the
     # handler waits for it, as VPP's main thread waits for netlink).
@@ -86,16 +85,10 @@ class LinuxTaps:
         if spec.netns and not (NETNS_DIR / spec.netns).exists():
             # tap.c: opening the namespace fails -> SYSCALL_ERROR_2.
             raise HostError(rv.SYSCALL_ERROR_2, f"network namespace {spec.netns!r} not found")
-        # Like VPP, a tap bound for another namespace is born under a temporary name and
-        # renamed there: its final name (e.g. "eth0") may well exist in ours.
-        self._serial += 1
-        temporary = f"vppsimtap{self._serial}" if spec.netns else spec.name
-        fd = self._open(spec, temporary)
-        try:
-            self._netlink.submit(self._configure, spec, temporary).result()
-        except Exception:
-            os.close(fd)
-            raise
+        # The tap is created from inside its namespace (this worker thread enters it with
+        # setns), so its final name may exist in ours and no netns move (slow: the kernel
+        # waits for an RCU grace period) is needed.
+        fd = self._netlink.submit(self._create_in_netns, spec).result()
         self.taps[(spec.netns, spec.name)] = _OpenTap(spec, fd)
         log.info("vppsim.tap.host_created", host_if_name=spec.name, netns=spec.netns)
 
@@ -139,42 +132,45 @@ class LinuxTaps:
         except OSError as exc:
             log.warning("vppsim.tap.unpersist_failed", error=str(exc))
 
-    @staticmethod
-    def _configure(spec: TapSpec, kernel_name: str) -> None:
+    @classmethod
+    def _create_in_netns(cls, spec: TapSpec) -> int:
+        netns = str(NETNS_DIR / spec.netns) if spec.netns else ""
+
+        def create(ipr: IPRoute) -> int:
+            fd = cls._open(spec, spec.name)
+            try:
+                cls._configure(ipr, spec)
+            except Exception:
+                os.close(fd)
+                raise
+            return fd
+
         try:
-            if spec.netns:
-                with IPRoute() as ipr:
-                    (index,) = ipr.link_lookup(ifname=kernel_name)
-                    ipr.link("set", index=index, net_ns_fd=spec.netns)
+            return call_in_netns(netns, create)
+        except NetnsMissing as exc:
+            raise HostError(rv.SYSCALL_ERROR_2, f"network namespace {spec.netns!r}: {exc}") from exc
 
-            def configure(ipr: IPRoute) -> None:
-                (index,) = ipr.link_lookup(ifname=kernel_name)
-                if kernel_name != spec.name:
-                    ipr.link("set", index=index, ifname=spec.name)
-                settings: dict[str, object] = {"state": "up"}
-                if spec.mac and not spec.tun:
-                    settings["address"] = mac_str(spec.mac)
-                if spec.mtu:
-                    settings["mtu"] = spec.mtu
-                ipr.link("set", index=index, **settings)
-                if spec.bridge:
-                    (master,) = ipr.link_lookup(ifname=spec.bridge)
-                    ipr.link("set", index=index, master=master)
-                for addr in (spec.ip4, spec.ip6):
-                    if addr is not None:
-                        ipr.addr(
-                            "add",
-                            index=index,
-                            address=str(addr.ip),
-                            prefixlen=addr.network.prefixlen,
-                        )
-                if spec.gw4 is not None:
-                    ipr.route("add", dst="0.0.0.0/0", gateway=str(spec.gw4), oif=index)
-                if spec.gw6 is not None:
-                    ipr.route("add", dst="::/0", gateway=str(spec.gw6), oif=index)
-
-            netns = str(NETNS_DIR / spec.netns) if spec.netns else ""
-            # setns in this worker thread, not pyroute2's netns fork (see contivpp.linux.netns)
-            call_in_netns(netns, configure)
+    @staticmethod
+    def _configure(ipr: IPRoute, spec: TapSpec) -> None:
+        try:
+            (index,) = ipr.link_lookup(ifname=spec.name)
+            settings: dict[str, object] = {"state": "up"}
+            if spec.mac and not spec.tun:
+                settings["address"] = mac_str(spec.mac)
+            if spec.mtu:
+                settings["mtu"] = spec.mtu
+            ipr.link("set", index=index, **settings)
+            if spec.bridge:
+                (master,) = ipr.link_lookup(ifname=spec.bridge)
+                ipr.link("set", index=index, master=master)
+            for addr in (spec.ip4, spec.ip6):
+                if addr is not None:
+                    ipr.addr(
+                        "add", index=index, address=str(addr.ip), prefixlen=addr.network.prefixlen
+                    )
+            if spec.gw4 is not None:
+                ipr.route("add", dst="0.0.0.0/0", gateway=str(spec.gw4), oif=index)
+            if spec.gw6 is not None:
+                ipr.route("add", dst="::/0", gateway=str(spec.gw6), oif=index)
         except Exception as exc:  # pyroute2 raises NetlinkError, ValueError, OSError ...
             raise HostError(rv.NETLINK_ERROR, f"configuring {spec.name}: {exc}") from exc
