@@ -170,3 +170,24 @@ async def test_bad_requests_get_errors_and_the_agent_keeps_serving(
 def test_no_netns_leaks() -> None:
     leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "ctv-" not in leftovers
+
+
+async def test_etcd_down_keeps_the_dataplane_and_cni_serving(
+    node: Node, pods: list[Pod], etcd_server: EtcdServer
+) -> None:
+    await node.start_agent()
+    a, ra = await add_pod(node, pods, "a")
+    before = await node.vpp_view()
+    etcd_server.stop()
+    try:
+        await asyncio.sleep(1.0)  # the agent notices the lost connection
+        assert await node.vpp_view() == before, "an etcd outage must not touch VPP"
+        code, _ = await a.cni("CHECK", {"prevResult": ra})
+        assert code == 0
+        b, rb = await add_pod(node, pods, "b")  # new pods are still wired
+        assert rb["ips"][0]["address"] == "10.1.1.3/32"  # type: ignore[index]
+        code, _ = await b.cni("DEL")
+        assert code == 0
+    finally:
+        etcd_server.start()
+    assert node.task is not None and not node.task.done(), "the agent kept running"
