@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# bytecode up front: contivpp-cni runs once per pod, and some hosts set
+	# PYTHONDONTWRITEBYTECODE, which would make every run compile from source
+	$(BIN)/python -m compileall -q src >/dev/null
 	touch $(STAMP)
 
 etcd:

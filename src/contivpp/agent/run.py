@@ -31,7 +31,7 @@ from contivpp.agent.nodes import NodeWatcher
 from contivpp.agent.podstore import load_pods, save_pods
 from contivpp.agent.settings import AgentSettings
 from contivpp.cni.grpc_server import start_grpc
-from contivpp.cni.server import PodCNIHandler, serve_json
+from contivpp.cni.server import PodCNIHandler, serve_relay
 from contivpp.controller import Controller, ReconcilerSink
 from contivpp.datastore.etcd import EtcdStore, parse_endpoints
 from contivpp.errors import DatastoreError, VPPError
@@ -224,7 +224,7 @@ class Agent:
                 await self.bus.publish(ResyncRequested(STARTUP))
                 await self.bus.join()
                 tg.create_task(self._watch_vpp_restarts(), name="vpp-restarts")
-                tg.create_task(serve_json(settings.cni_socket, handler), name="cni")
+                tg.create_task(serve_relay(settings.cni_socket, handler), name="cni")
                 grpc_server = None
                 if settings.cni_grpc_socket is not None:
                     grpc_server = await start_grpc(settings.cni_grpc_socket, handler)

@@ -14,7 +14,8 @@ import grpc
 import structlog
 
 from contivpp.cni.proto import cni_pb2, cni_pb2_grpc
-from contivpp.cni.server import CNIHandler, CNIRequest, Result, prepare_socket_path
+from contivpp.cni.server import prepare_socket_path
+from contivpp.cni.spec import CNIHandler, CNIRequest, Result
 from contivpp.errors import CNIRequestError
 
 log = structlog.get_logger("contivpp.cni.grpc")

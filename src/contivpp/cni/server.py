@@ -1,8 +1,9 @@
 """The agent side of CNI: one request handler, reachable two ways.
 
-``contivpp-cni`` (executed per pod) talks to the agent over a lean JSON-lines unix socket,
-because a Python process that imports grpc pays ~70 ms more per pod (docs/cni.md has the
-measurements). The agent also serves Contiv's gRPC ``RemoteCNI`` API (Add/Delete, same proto)
+``contivpp-cni`` (executed per pod) relays kubelet's request over a unix socket with a
+JSON-free framing (``relay.py``), because every millisecond of its start-up is paid per pod
+(docs/cni.md has the measurements); the CNI spec's checks and output formats run here
+(``spec.py``). The agent also serves Contiv's gRPC ``RemoteCNI`` API (Add/Delete, same proto)
 so existing tooling keeps working. Both front-ends decode into :class:`CNIRequest` and call the
 same :class:`PodCNIHandler`, which turns requests into ``cni.add`` / ``cni.del`` events and
 answers only after the event loop has applied (or refused) the pod's configuration.
@@ -11,15 +12,14 @@ answers only after the event loop has applied (or refused) the pod's configurati
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
 
-import attrs
 import structlog
 
+from contivpp.cni import relay, spec
+from contivpp.cni.spec import CNIHandler, CNIRequest, Result
 from contivpp.errors import CNIRequestError
 from contivpp.events.state import LocalPod
 from contivpp.events.types import CNIAdd, CNIDel, CNIOutcome, Event
@@ -30,55 +30,6 @@ DECODING_FAILURE = 6
 INVALID_NETWORK_CONFIG = 7
 TRY_AGAIN_LATER = 11
 GENERIC_FAILURE = 999
-MAX_REQUEST_BYTES = 1 << 20
-
-
-@attrs.frozen
-class CNIRequest:
-    command: str  # ADD | DEL | CHECK | STATUS
-    container_id: str = ""
-    netns: str = ""
-    ifname: str = "eth0"
-    pod_namespace: str = ""
-    pod_name: str = ""
-    cni_version: str = "1.0.0"
-    prev_result: dict[str, Any] | None = attrs.field(default=None, eq=False)
-
-
-Result = dict[str, Any]
-"""A CNI result in the spec's 1.0.0 shape (interfaces, ips, routes, dns)."""
-
-
-class CNIHandler(Protocol):
-    async def handle(self, request: CNIRequest) -> Result: ...
-
-
-def request_from_json(data: object) -> CNIRequest:
-    """Decode the lean socket's request object; errors carry CNI codes."""
-    if not isinstance(data, dict):
-        raise CNIRequestError(DECODING_FAILURE, "request is not a JSON object")
-    command = data.get("command")
-    if command not in ("ADD", "DEL", "CHECK", "STATUS"):
-        raise CNIRequestError(INVALID_NETWORK_CONFIG, f"unknown command {command!r}")
-    fields: dict[str, Any] = {"command": command}
-    for name in ("container_id", "netns", "ifname", "pod_namespace", "pod_name", "cni_version"):
-        value = data.get(name, "")
-        if not isinstance(value, str):
-            raise CNIRequestError(DECODING_FAILURE, f"request field {name!r} must be a string")
-        if value:
-            fields[name] = value
-    prev = data.get("prev_result")
-    if prev is not None and not isinstance(prev, dict):
-        raise CNIRequestError(DECODING_FAILURE, "request field 'prev_result' must be an object")
-    fields["prev_result"] = prev
-    request = CNIRequest(**fields)
-    if command in ("ADD", "CHECK"):
-        for name in ("container_id", "netns", "pod_namespace", "pod_name"):
-            if not getattr(request, name):
-                raise CNIRequestError(INVALID_NETWORK_CONFIG, f"{command} request without {name}")
-    if command == "DEL" and not request.container_id:
-        raise CNIRequestError(INVALID_NETWORK_CONFIG, "DEL request without container_id")
-    return request
 
 
 def build_result(request: CNIRequest, outcome: CNIOutcome) -> Result:
@@ -172,29 +123,29 @@ class PodCNIHandler:
         return {}
 
 
-def error_reply(exc: CNIRequestError) -> dict[str, Any]:
-    return {"ok": False, "code": exc.code, "msg": exc.msg, "details": exc.details}
-
-
-async def answer(handler: CNIHandler, line: bytes) -> dict[str, Any]:
-    """Decode one request line, run it, and build the reply object; never raises."""
+async def answer(handler: CNIHandler, data: bytes) -> bytes:
+    """Run one relayed request and build the reply; never raises."""
+    version = "1.0.0"
     try:
-        try:
-            data = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CNIRequestError(DECODING_FAILURE, "request is not valid JSON", str(exc)) from exc
-        request = request_from_json(data)
+        fields = relay.decode_request(data)
+        stdin = fields.pop("stdin", b"")
+        env = {name: value.decode("utf-8", errors="replace") for name, value in fields.items()}
+        version = relay.config_string(stdin, "cniVersion") or version
         with structlog.contextvars.bound_contextvars(
-            cni_command=request.command, container_id=request.container_id[:12]
+            cni_command=env.get("CNI_COMMAND", ""), container_id=env.get("CNI_CONTAINERID", "")[:12]
         ):
-            result = await handler.handle(request)
-        return {"ok": True, "result": result}
-    except CNIRequestError as exc:
-        log.warning("cni_request_failed", code=exc.code, error=exc.msg, details=exc.details)
-        return error_reply(exc)
+            code, out = await spec.execute(env, stdin, handler)
+            if code:
+                log.warning("cni_request_failed", reply=out)
+        return relay.encode_reply(code, out)
+    except relay.RelayError as exc:
+        log.warning("cni_request_malformed", error=str(exc))
+        return relay.encode_reply(1, spec.error_output(version, DECODING_FAILURE, str(exc)))
     except Exception as exc:  # the server must keep serving other pods
         log.exception("cni_request_crashed", error=str(exc))
-        return error_reply(CNIRequestError(GENERIC_FAILURE, f"internal error: {exc}"))
+        return relay.encode_reply(
+            1, spec.error_output(version, GENERIC_FAILURE, f"internal error: {exc}")
+        )
 
 
 def prepare_socket_path(path: Path) -> None:
@@ -204,17 +155,22 @@ def prepare_socket_path(path: Path) -> None:
         path.unlink()
 
 
-async def serve_json(path: Path, handler: CNIHandler, started: asyncio.Event | None = None) -> None:
-    """Serve the lean JSON-lines protocol on a unix socket (mode 0600) until cancelled."""
+async def serve_relay(
+    path: Path, handler: CNIHandler, started: asyncio.Event | None = None
+) -> None:
+    """Serve ``contivpp-cni``'s relay protocol on a unix socket (mode 0600) until cancelled."""
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            line = await reader.readline()
-            if line:
-                reply = await answer(handler, line)
-                writer.write(json.dumps(reply).encode("utf-8") + b"\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.LimitOverrunError, ValueError) as exc:
+            data = await reader.read(relay.MAX_REQUEST + 1)
+            while not relay.request_complete(data) and len(data) <= relay.MAX_REQUEST:
+                more = await reader.read(relay.MAX_REQUEST + 1 - len(data))
+                if not more:
+                    break  # the plugin closed its side: this is all there is
+                data += more
+            writer.write(await answer(handler, data))
+            await writer.drain()
+        except ConnectionError as exc:
             log.warning("cni_connection_failed", error=str(exc))
         finally:
             writer.close()
@@ -222,7 +178,7 @@ async def serve_json(path: Path, handler: CNIHandler, started: asyncio.Event | N
     prepare_socket_path(path)
     old_umask = os.umask(0o177)  # created 0600: only root (kubelet's plugins) may call us
     try:
-        server = await asyncio.start_unix_server(on_client, path=str(path), limit=MAX_REQUEST_BYTES)
+        server = await asyncio.start_unix_server(on_client, path=str(path))
     finally:
         os.umask(old_umask)
     os.chmod(path, 0o600)

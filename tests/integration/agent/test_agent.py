@@ -11,6 +11,7 @@ from pathlib import Path
 from conftest import Node, Pod
 
 from contivpp.agent.nodeid import list_nodes
+from contivpp.cni import relay
 from contivpp.datastore.etcd import EtcdStore
 from contivpp.datastore.values import encode_object
 from contivpp.renderers.pods import pod_macs
@@ -155,11 +156,12 @@ async def test_bad_requests_get_errors_and_the_agent_keeps_serving(
 ) -> None:
     await node.start_agent()
     reader, writer = await asyncio.open_unix_connection(str(node.cni_socket))
-    writer.write(b'{"command": "ADD", "container_id": 5}\n')
-    await writer.drain()
-    reply = json.loads(await reader.readline())
+    writer.write(relay.encode_request({"CNI_COMMAND": b"ADD", "stdin": b"{broken"}))
+    writer.write_eof()
+    code, out = relay.decode_reply(await reader.read())
     writer.close()
-    assert reply["ok"] is False and reply["code"] == 6 and "container_id" in reply["msg"]
+    error = json.loads(out)
+    assert code == 1 and error["code"] == 6 and "unmarshall" in error["msg"]
     ghost = Pod(node, "ghost")  # netns never created
     code, out = await ghost.cni("ADD")
     assert code == 1 and "failed to open netns" in str(out["msg"])

@@ -19,7 +19,8 @@ from pathlib import Path
 import attrs
 import pytest
 
-from contivpp.cni.server import PodCNIHandler, serve_json
+from contivpp.cni import relay
+from contivpp.cni.server import PodCNIHandler, serve_relay
 from contivpp.config import AgentConfig
 from contivpp.controller import Controller
 from contivpp.events.bus import EventBus
@@ -47,7 +48,7 @@ async def agent(tmp_path: Path) -> AsyncIterator[Agent]:
     netns.write_text("")
     async with asyncio.TaskGroup() as tg:
         consumer = tg.create_task(bus.run(controller.handle))
-        server = tg.create_task(serve_json(socket, handler, started))
+        server = tg.create_task(serve_relay(socket, handler, started))
         await started.wait()
         await bus.publish(NodeIDAllocated("node-1", 1))
         yield Agent(socket, controller, netns)
@@ -199,10 +200,24 @@ async def test_socket_is_private(agent: Agent) -> None:
 
 async def test_garbage_on_the_socket_gets_an_error_and_server_survives(agent: Agent) -> None:
     reader, writer = await asyncio.open_unix_connection(str(agent.socket))
-    writer.write(b"this is not json\n")
-    await writer.drain()
-    reply = json.loads(await reader.readline())
+    writer.write(b"this is not a relay request\n")
+    writer.write_eof()
+    code, out = relay.decode_reply(await reader.read())
     writer.close()
-    assert reply["ok"] is False and reply["code"] == 6
+    assert code == 1 and json.loads(out)["code"] == 6
     status, _, _ = await cni("ADD", config(agent.socket), **pod_env(agent, "still", "c7"))
     assert status == 0
+
+
+def test_relay_framing_round_trips_and_rejects_truncation() -> None:
+    fields = {"CNI_COMMAND": b"ADD", "CNI_ARGS": b"A=1;B=2", "stdin": b'{"x": "\\n"}\n\xc3\xa9'}
+    data = relay.encode_request(fields)
+    assert relay.decode_request(data) == fields and relay.request_complete(data)
+    assert not relay.request_complete(data[:-3])
+    with pytest.raises(relay.RelayError, match="truncated"):
+        relay.decode_request(data[:-3])
+    assert (
+        relay.config_string(b'{"cniVersion" : "0.4.0", "agentSocket":"/a/b"}', "agentSocket")
+        == "/a/b"
+    )
+    assert relay.config_string(b'{"agentSocket": 5}', "agentSocket") == ""
