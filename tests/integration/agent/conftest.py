@@ -26,7 +26,6 @@ from etcd_server import EtcdServer
 
 PLUGIN = shutil.which("contivpp-cni", path=str(Path(sys.executable).parent)) or "contivpp-cni"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (netns, taps)")
 
 
 class VppSim:
@@ -182,9 +181,11 @@ class Pod:
 
 @pytest.fixture
 def workdir() -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces, taps)")
     path = Path(tempfile.mkdtemp(prefix="ctvagent-", dir="/tmp"))  # short: unix socket paths
     yield path
-    if os.environ.get("KEEP"):
+    if os.environ.get("KEEP"):  # KEEP=1 leaves the logs and state for debugging
         return
     shutil.rmtree(path, ignore_errors=True)
 
