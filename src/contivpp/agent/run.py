@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -120,7 +121,14 @@ class Agent:
     async def _handle(self, seq: int, event: Event) -> None:
         if isinstance(event, ResyncRequested) and event.reason == STARTUP:
             self.controller.sink = self.sink
+        started = time.perf_counter()
         await self.controller.handle(seq, event)
+        log.info(
+            "event_processed",
+            event_seq=seq,
+            event_type=type(event).__name__,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
         if (
             isinstance(event, K8sDeleted)
             and event.ref.kind == "Node"

@@ -278,7 +278,8 @@ class VPPClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         try:
-            await asyncio.wait_for(self._up.wait(), limit)
+            if not self._up.is_set():  # the common case needs no waiter task
+                await asyncio.wait_for(self._up.wait(), limit)
         except TimeoutError:
             raise VPPConnectionError(
                 f"{name}: not connected to VPP at {self.socket_path}"
