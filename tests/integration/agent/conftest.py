@@ -27,7 +27,6 @@ from etcd_server import EtcdServer
 PLUGIN = shutil.which("contivpp-cni", path=str(Path(sys.executable).parent)) or "contivpp-cni"
 
 
-
 class VppSim:
     """``contivpp vppsim --linux-taps`` as its own process (it forks for netns work, which a
     process running gRPC threads must not do)."""
