@@ -121,7 +121,23 @@ def check_mac(key: Key, field: str, mac: str) -> None:
         raise invalid(key, field, f"{mac!r} is not a lower-case MAC like 02:fe:00:00:00:01")
 
 
+def _ipv4_int(text: str) -> int | None:
+    """A canonical dotted quad as an int, else None; ~10x faster than ``ipaddress`` on the
+    hot path (every route and neighbour of a big transaction is validated)."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    value = 0
+    for part in parts:
+        if not part.isdigit() or (len(part) > 1 and part[0] == "0") or int(part) > 255:
+            return None
+        value = value << 8 | int(part)
+    return value
+
+
 def check_ip(key: Key, field: str, ip: str) -> None:
+    if _ipv4_int(ip) is not None:
+        return
     try:
         canonical = str(ipaddress.ip_address(ip))
     except ValueError:
@@ -132,6 +148,12 @@ def check_ip(key: Key, field: str, ip: str) -> None:
 
 def check_cidr(key: Key, field: str, cidr: str, *, host_bits: bool) -> None:
     """An address with its prefix length (``host_bits``) or a network (no host bits)."""
+    address, _, length = cidr.partition("/")
+    value = _ipv4_int(address)
+    if value is not None and length.isdigit() and (length == "0" or length[0] != "0"):
+        bits = int(length)
+        if bits <= 32 and (host_bits or value & ((1 << (32 - bits)) - 1) == 0):
+            return
     try:
         canonical = str(ipaddress.ip_interface(cidr) if host_bits else ipaddress.ip_network(cidr))
     except ValueError:
