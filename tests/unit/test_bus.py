@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from contivpp.events.bus import EventBus
@@ -92,3 +93,18 @@ async def test_forced_seq_from_a_log_is_kept() -> None:
     await bus.join()
     consumer.cancel()
     assert seqs == [10, 15, 16]
+
+
+async def test_the_event_seq_is_bound_for_log_lines_of_the_handler() -> None:
+    bus = EventBus()
+    bound: list[object] = []
+
+    async def handler(seq: int, event: Event) -> None:
+        bound.append(structlog.contextvars.get_contextvars().get("event_seq"))
+
+    consumer = asyncio.create_task(bus.run(handler))
+    for _ in range(3):
+        await bus.publish(ResyncRequested())
+    await bus.join()
+    consumer.cancel()
+    assert bound == [1, 2, 3]
