@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import structlog
 
+from contivpp.cni.codes import INVALID_ENVIRONMENT, INVALID_NETWORK_CONFIG
 from contivpp.cni.proto import cni_pb2, cni_pb2_grpc
 from contivpp.cni.server import prepare_socket_path
 from contivpp.cni.spec import CNIHandler, CNIRequest, Result
@@ -33,9 +34,9 @@ def _cni_args(text: str) -> dict[str, str]:
 def request_from_proto(command: str, req: cni_pb2.CNIRequest) -> CNIRequest:
     args = _cni_args(req.extra_arguments)
     if not req.container_id:
-        raise CNIRequestError(7, f"{command} request without container_id")
+        raise CNIRequestError(INVALID_NETWORK_CONFIG, f"{command} request without container_id")
     if command == "ADD" and not req.network_namespace:
-        raise CNIRequestError(4, "ADD request without network_namespace")
+        raise CNIRequestError(INVALID_ENVIRONMENT, "ADD request without network_namespace")
     return CNIRequest(
         command=command,
         container_id=req.container_id,

@@ -16,14 +16,16 @@ import os
 import sys
 
 from contivpp.cni import relay
+from contivpp.cni.codes import (
+    DECODING_FAILURE,
+    GENERIC_FAILURE,
+    PLUGIN_NOT_AVAILABLE,
+    SUPPORTED_VERSIONS,
+    TRY_AGAIN_LATER,
+)
 
-SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 DEFAULT_SOCKET = "/var/run/contivpp/cni.sock"
-TIMEOUT = 120.0
-DECODING_FAILURE = 6
-TRY_AGAIN_LATER = 11
-PLUGIN_NOT_AVAILABLE = 50
-GENERIC_FAILURE = 999
+DEFAULT_TIMEOUT = 120.0
 
 
 def _quote(text: str) -> str:
@@ -48,9 +50,9 @@ def version_output() -> str:
     return '{"cniVersion":"1.0.0","supportedVersions":[' + versions + "]}\n"
 
 
-def call_agent(path: str, request: bytes) -> bytes:
+def call_agent(path: str, request: bytes, timeout: float) -> bytes:
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    sock.settimeout(TIMEOUT)
+    sock.settimeout(timeout)
     try:
         sock.connect(path)
         sock.sendall(request)
@@ -90,7 +92,8 @@ def run(env: dict[str, str], stdin: bytes) -> tuple[int, str, str]:
     fields = {name: env.get(name, "").encode() for name in relay.FIELDS}
     fields["stdin"] = stdin
     try:
-        reply = call_agent(path, relay.encode_request(fields))
+        timeout = relay.config_number(stdin, "timeoutSeconds") or DEFAULT_TIMEOUT
+        reply = call_agent(path, relay.encode_request(fields), timeout)
     except OSError as exc:
         if command == "STATUS":
             return (

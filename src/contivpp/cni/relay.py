@@ -67,20 +67,35 @@ def decode_reply(data: bytes) -> tuple[int, bytes]:
     return int(head), body
 
 
+def _config_value(stdin: bytes, name: str) -> bytes:
+    """The raw text after ``"name":`` in the network config (b"" when absent)."""
+    key = b'"' + name.encode() + b'"'
+    at = stdin.find(key)
+    if at < 0:
+        return b""
+    rest = stdin[at + len(key) :].lstrip()
+    return rest[1:].lstrip() if rest.startswith(b":") else b""
+
+
+def config_number(stdin: bytes, name: str) -> float | None:
+    """A top-level number field of the network config, found without a JSON parser."""
+    rest = _config_value(stdin, name)
+    end = 0
+    while end < len(rest) and rest[end : end + 1] in b"0123456789.":
+        end += 1
+    try:
+        return float(rest[:end]) if end else None
+    except ValueError:
+        return None
+
+
 def config_string(stdin: bytes, name: str) -> str:
     """A top-level string field of the network config, found without a JSON parser.
 
     Good enough for paths and version strings (no escapes); returns "" when the field is
     absent or not a plain string, and the caller then uses its default.
     """
-    key = b'"' + name.encode() + b'"'
-    at = stdin.find(key)
-    if at < 0:
-        return ""
-    rest = stdin[at + len(key) :].lstrip()
-    if not rest.startswith(b":"):
-        return ""
-    rest = rest[1:].lstrip()
+    rest = _config_value(stdin, name)
     if not rest.startswith(b'"'):
         return ""
     end = rest.find(b'"', 1)

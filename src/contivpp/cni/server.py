@@ -19,17 +19,18 @@ from pathlib import Path
 import structlog
 
 from contivpp.cni import relay, spec
+from contivpp.cni.codes import (
+    DECODING_FAILURE,
+    GENERIC_FAILURE,
+    PLUGIN_NOT_AVAILABLE,
+    TRY_AGAIN_LATER,
+)
 from contivpp.cni.spec import CNIHandler, CNIRequest, Result
 from contivpp.errors import CNIRequestError
 from contivpp.events.state import LocalPod
 from contivpp.events.types import CNIAdd, CNIDel, CNIOutcome, Event
 
 log = structlog.get_logger("contivpp.cni.server")
-
-DECODING_FAILURE = 6
-INVALID_NETWORK_CONFIG = 7
-TRY_AGAIN_LATER = 11
-GENERIC_FAILURE = 999
 
 
 def build_result(request: CNIRequest, outcome: CNIOutcome) -> Result:
@@ -71,7 +72,7 @@ class PodCNIHandler:
         loop = asyncio.get_running_loop()
         if request.command == "STATUS":
             if not self.ready():
-                raise CNIRequestError(50, "the contivpp agent is not ready")
+                raise CNIRequestError(PLUGIN_NOT_AVAILABLE, "the contivpp agent is not ready")
             return {}
         if request.command == "CHECK":
             return self._check(request)

@@ -15,28 +15,15 @@ from typing import Any, Protocol
 
 import attrs
 
+from contivpp.cni.codes import (
+    DECODING_FAILURE,
+    GENERIC_FAILURE,
+    INCOMPATIBLE_VERSION,
+    INVALID_ENVIRONMENT,
+    INVALID_NETWORK_CONFIG,
+    SUPPORTED_VERSIONS,
+)
 from contivpp.errors import CNIRequestError
-
-SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
-
-# CNI spec error codes.
-INCOMPATIBLE_VERSION = 1
-INVALID_ENVIRONMENT = 4
-DECODING_FAILURE = 6
-INVALID_NETWORK_CONFIG = 7
-TRY_AGAIN_LATER = 11
-PLUGIN_NOT_AVAILABLE = 50
-GENERIC_FAILURE = 999
-
-
-class PluginError(Exception):
-    """A request the spec says to refuse, with the spec's error code."""
-
-    def __init__(self, code: int, msg: str, details: str = "") -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-        self.details = details
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -54,7 +41,9 @@ def parse_cni_args(text: str) -> dict[str, str]:
             continue
         key, sep, value = item.partition("=")
         if not sep:
-            raise PluginError(INVALID_ENVIRONMENT, f"invalid CNI_ARGS pair {item!r}: expected K=V")
+            raise CNIRequestError(
+                INVALID_ENVIRONMENT, f"invalid CNI_ARGS pair {item!r}: expected K=V"
+            )
         out[key] = value
     return out
 
@@ -67,7 +56,7 @@ def _required_env(env: dict[str, str], command: str) -> None:
         needed = []
     missing = [name for name in needed if not env.get(name)]
     if missing:
-        raise PluginError(
+        raise CNIRequestError(
             INVALID_ENVIRONMENT, f"required env variables [{','.join(missing)}] missing"
         )
 
@@ -76,67 +65,69 @@ def _load_config(stdin: bytes) -> dict[str, Any]:
     try:
         config = json.loads(stdin.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PluginError(DECODING_FAILURE, f"error unmarshall network config: {exc}") from exc
+        raise CNIRequestError(DECODING_FAILURE, f"error unmarshall network config: {exc}") from exc
     if not isinstance(config, dict):
-        raise PluginError(DECODING_FAILURE, "error unmarshall network config: not a JSON object")
+        raise CNIRequestError(
+            DECODING_FAILURE, "error unmarshall network config: not a JSON object"
+        )
     version = config.get("cniVersion")
     if not isinstance(version, str) or not version:
-        raise PluginError(INVALID_NETWORK_CONFIG, "network config has no cniVersion")
+        raise CNIRequestError(INVALID_NETWORK_CONFIG, "network config has no cniVersion")
     if version not in SUPPORTED_VERSIONS:
-        raise PluginError(
+        raise CNIRequestError(
             INCOMPATIBLE_VERSION,
             "incompatible CNI versions",
             f"config is {version!r}, plugin supports {list(SUPPORTED_VERSIONS)}",
         )
     for field, typ in (("agentSocket", str), ("timeoutSeconds", (int, float))):
         if field in config and not isinstance(config[field], typ):
-            raise PluginError(
+            raise CNIRequestError(
                 INVALID_NETWORK_CONFIG, f"network config field {field!r} has a wrong type"
             )
     return config
 
 
-def build_request(env: dict[str, str], stdin: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Validate a CNI invocation; return (network config, the request's fields)."""
+def build_request(env: dict[str, str], stdin: bytes) -> CNIRequest:
+    """Validate a CNI invocation (raises CNIRequestError with the spec's code)."""
     command = env.get("CNI_COMMAND", "")
     if command not in ("ADD", "DEL", "CHECK", "STATUS"):
-        raise PluginError(INVALID_ENVIRONMENT, f"unknown CNI_COMMAND: {command}")
+        raise CNIRequestError(INVALID_ENVIRONMENT, f"unknown CNI_COMMAND: {command}")
     config = _load_config(stdin)
     _required_env(env, command)
     version = config["cniVersion"]
     if command == "STATUS" and _version_tuple(version) < (1, 1, 0):
-        raise PluginError(INCOMPATIBLE_VERSION, "incompatible CNI versions", "STATUS needs 1.1.0")
+        raise CNIRequestError(
+            INCOMPATIBLE_VERSION, "incompatible CNI versions", "STATUS needs 1.1.0"
+        )
     args = parse_cni_args(env.get("CNI_ARGS", ""))
     netns = env.get("CNI_NETNS", "")
     if command in ("ADD", "CHECK") and not os.path.exists(netns):
-        raise PluginError(
+        raise CNIRequestError(
             GENERIC_FAILURE, f"failed to open netns {netns!r}: no such file or directory"
         )
     if command in ("ADD", "CHECK") and not (
         args.get("K8S_POD_NAMESPACE") and args.get("K8S_POD_NAME")
     ):
-        raise PluginError(
+        raise CNIRequestError(
             INVALID_ENVIRONMENT, "CNI_ARGS must carry K8S_POD_NAMESPACE and K8S_POD_NAME"
         )
     if command == "CHECK" and _version_tuple(version) >= (0, 4, 0) and "prevResult" not in config:
-        raise PluginError(INVALID_NETWORK_CONFIG, "Required prevResult missing")
-    request = {
-        "command": command,
-        "cni_version": version,
-        "container_id": env.get("CNI_CONTAINERID", ""),
-        "netns": netns,
-        "ifname": env.get("CNI_IFNAME", ""),
-        "pod_namespace": args.get("K8S_POD_NAMESPACE", ""),
-        "pod_name": args.get("K8S_POD_NAME", ""),
-        "args": env.get("CNI_ARGS", ""),
-        "config": stdin.decode("utf-8"),
-    }
+        raise CNIRequestError(INVALID_NETWORK_CONFIG, "Required prevResult missing")
+    prev = None
     if command == "CHECK" and "prevResult" in config:
         prev = config["prevResult"]
         if not isinstance(prev, dict):
-            raise PluginError(DECODING_FAILURE, "prevResult must be a JSON object")
-        request["prev_result"] = prev
-    return config, request
+            raise CNIRequestError(DECODING_FAILURE, "prevResult must be a JSON object")
+    return CNIRequest(
+        command=command,
+        container_id=env.get("CNI_CONTAINERID", ""),
+        netns=netns,
+        ifname=env.get("CNI_IFNAME", "") or "eth0",
+        pod_namespace=args.get("K8S_POD_NAMESPACE", ""),
+        pod_name=args.get("K8S_POD_NAME", ""),
+        cni_version=version,
+        prev_result=prev,
+    )
 
 
 def format_result(version: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -184,27 +175,13 @@ def error_output(version: str, code: int, msg: str, details: str = "") -> str:
 
 async def execute(env: dict[str, str], stdin: bytes, handler: CNIHandler) -> tuple[int, str]:
     """Run one relayed CNI invocation; return (exit status, stdout) for the plugin to print."""
-    command = env.get("CNI_COMMAND", "")
     version = "1.0.0"
     try:
-        config, fields = build_request(env, stdin)
-        version = config["cniVersion"]
-        request = CNIRequest(
-            command=command,
-            container_id=fields["container_id"],
-            netns=fields["netns"],
-            ifname=fields["ifname"] or "eth0",
-            pod_namespace=fields["pod_namespace"],
-            pod_name=fields["pod_name"],
-            cni_version=version,
-            prev_result=fields.get("prev_result"),
-        )
-        try:
-            result = await handler.handle(request)
-        except CNIRequestError as exc:
-            raise PluginError(exc.code, exc.msg, exc.details) from exc
-        if command == "ADD":
-            return 0, json.dumps(format_result(version, result), indent=4)
-        return 0, ""
-    except PluginError as exc:
+        request = build_request(env, stdin)
+        version = request.cni_version
+        result = await handler.handle(request)
+    except CNIRequestError as exc:
         return 1, error_output(version, exc.code, exc.msg, exc.details)
+    if request.command == "ADD":
+        return 0, json.dumps(format_result(version, result), indent=4)
+    return 0, ""

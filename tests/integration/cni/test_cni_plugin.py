@@ -221,3 +221,33 @@ def test_relay_framing_round_trips_and_rejects_truncation() -> None:
         == "/a/b"
     )
     assert relay.config_string(b'{"agentSocket": 5}', "agentSocket") == ""
+    assert relay.config_number(b'{"timeoutSeconds": 2.5, "x": 1}', "timeoutSeconds") == 2.5
+    assert relay.config_number(b'{"timeoutSeconds": "2"}', "timeoutSeconds") is None
+
+
+async def test_a_silent_agent_times_out_after_timeout_seconds(tmp_path: Path) -> None:
+    netns = tmp_path / "ns"
+    netns.write_text("")
+    silent = tmp_path / "silent.sock"
+    held: list[asyncio.StreamWriter] = []  # accepted, never answered
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_unix_server(accept, path=str(silent))
+    env = {
+        "CNI_CONTAINERID": "c",
+        "CNI_NETNS": str(netns),
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": "/opt/cni/bin",
+        "CNI_ARGS": "K8S_POD_NAMESPACE=d;K8S_POD_NAME=p",
+    }
+    started = asyncio.get_running_loop().time()
+    status, out, _ = await cni("ADD", config(silent, timeoutSeconds=0.5), **env)
+    elapsed = asyncio.get_running_loop().time() - started
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+    assert status == 1 and json.loads(out)["code"] == 11
+    assert elapsed < 5
