@@ -47,7 +47,7 @@ from contivpp.events.types import (
     VPPRestarted,
 )
 from contivpp.linux.descriptors import LinuxNeighborDescriptor, LinuxRouteDescriptor
-from contivpp.reconcile import Scheduler
+from contivpp.reconcile import Scheduler, TxnRecord
 from contivpp.vpp.client import VPPClient
 from contivpp.vpp.descriptors import vpp_descriptors
 
@@ -95,7 +95,8 @@ class Agent:
             str(settings.vpp_socket), connect_timeout=settings.vpp_connect_timeout
         )
         self.scheduler = Scheduler(
-            [*vpp_descriptors(self.client), LinuxRouteDescriptor(), LinuxNeighborDescriptor()]
+            [*vpp_descriptors(self.client), LinuxRouteDescriptor(), LinuxNeighborDescriptor()],
+            on_record=self._observe_transaction,
         )
         self.sink = ReconcilerSink(self.scheduler)
         config = settings.agent
@@ -114,7 +115,6 @@ class Agent:
         self._saved_pods = self.controller.state.local_pods
         self.started = asyncio.Event()
         self._apply_errors_seen = 0
-        self._last_txn_seen = 0
         self._store: EtcdStore | None = None
         self._tasks: asyncio.TaskGroup | None = None
 
@@ -143,7 +143,6 @@ class Agent:
         self.metrics.queue_depth.set(self.bus.pending)
         self.metrics.apply_errors.inc(self.controller.apply_errors - self._apply_errors_seen)
         self._apply_errors_seen = self.controller.apply_errors
-        self._observe_transactions()
         pods = self.controller.state.local_pods
         if pods is not self._saved_pods:
             save_pods(self.pods_file, pods)
@@ -159,16 +158,12 @@ class Agent:
         except DatastoreError as exc:
             log.warning("node_id_release_failed", node=name, error=str(exc))
 
-    def _observe_transactions(self) -> None:
-        """Feed the metrics from the reconciler's history (transactions since last time)."""
-        for record in self.scheduler.history:
-            if record.seq <= self._last_txn_seen:
-                continue
-            self._last_txn_seen = record.seq
-            self.metrics.txn_duration.labels(record.kind.value).observe(record.duration)
-            for error in record.errors.values():
-                if isinstance(error, VPPError):
-                    self.metrics.vpp_errors.labels(type(error).__name__).inc()
+    def _observe_transaction(self, record: TxnRecord) -> None:
+        """Every reconciler transaction (event-driven or retry) feeds the metrics."""
+        self.metrics.txn_duration.labels(record.kind.value).observe(record.duration)
+        for error in record.errors.values():
+            if isinstance(error, VPPError):
+                self.metrics.vpp_errors.labels(type(error).__name__).inc()
 
     async def _watch_vpp_restarts(self) -> None:
         while True:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 import attrs
@@ -133,13 +133,16 @@ class TxnRecord:
 class History:
     """The last ``size`` transaction records, oldest first."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, on_record: Callable[[TxnRecord], None] | None = None) -> None:
         if size < 1:
             raise ValueError(f"history size must be >= 1, got {size}")
         self._records: deque[TxnRecord] = deque(maxlen=size)
+        self._on_record = on_record
 
     def append(self, record: TxnRecord) -> None:
         self._records.append(record)
+        if self._on_record is not None:
+            self._on_record(record)
 
     def snapshot(self) -> Sequence[TxnRecord]:
         return tuple(self._records)

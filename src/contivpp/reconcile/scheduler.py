@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 
 from contivpp.errors import ReconcileError
@@ -44,7 +44,10 @@ class Scheduler:
         history_size: int = 1000,
         verify: bool = False,
         clock: Clock | None = None,
+        on_record: Callable[[TxnRecord], None] | None = None,
     ) -> None:
+        """``on_record`` is called with every finished transaction (metrics, logs), so
+        observers need not poll the history."""
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
         self._state = SchedulerState(
@@ -53,7 +56,7 @@ class Scheduler:
             retries=RetryQueue(),
             policy=retry,
             clock=LoopClock() if clock is None else clock,
-            history=History(history_size),
+            history=History(history_size, on_record),
             max_in_flight=max_in_flight,
             verify=verify,
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import structlog
-from reconcile_fakes import SBError, Southbound, Val, k, scheduler
+from reconcile_fakes import SBError, Southbound, Val, descriptors, k, scheduler
 
-from contivpp.reconcile import Operation, TxnKind, ValueState
+from contivpp.reconcile import Operation, Scheduler, TxnKind, ValueState
 
 
 async def test_history_records_trigger_plan_and_operations_with_values() -> None:
@@ -93,3 +93,14 @@ async def test_one_log_line_per_transaction() -> None:
     assert (line["txn_seq"], line["trigger"], line["ops"], line["calls"]) == (1, "pod", 2, 2)
     assert line["duration_ms"] >= 0
     assert line["log_level"] == "info"
+
+
+async def test_on_record_sees_every_transaction_as_it_is_recorded() -> None:
+    seen: list[tuple[int, str]] = []
+    sched = Scheduler(
+        list(descriptors(Southbound()).values()),
+        on_record=lambda record: seen.append((record.seq, record.trigger)),
+    )
+    await sched.commit({k("if/a"): Val("a")}, trigger="first")
+    await sched.commit({k("if/a"): None}, trigger="second")
+    assert seen == [(r.seq, r.trigger) for r in sched.history] == [(1, "first"), (2, "second")]
