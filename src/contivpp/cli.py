@@ -88,12 +88,11 @@ def _ksr(args: argparse.Namespace) -> int:
 
 
 def _agent(args: argparse.Namespace) -> int:
-    from contivpp.agent.kube import kube_source
     from contivpp.agent.run import Agent
     from contivpp.agent.settings import load_settings
 
     settings = load_settings(Path(args.config))
-    agent = Agent(settings, kube_source=kube_source)
+    agent = Agent(settings)
     failures = _run_until_signalled(agent.run())
     for exc in failures:
         print(f"contivpp agent: {exc}", file=sys.stderr)

@@ -22,7 +22,7 @@ import structlog
 
 from contivpp.datastore import keys
 from contivpp.datastore.etcd import CreateRevisionIs, Delete, EtcdStore, Put
-from contivpp.errors import DatastoreError, IPAMError
+from contivpp.errors import DatastoreError, InputError, IPAMError
 
 log = structlog.get_logger("contivpp.agent.nodeid")
 MAX_ATTEMPTS = 20
@@ -44,9 +44,9 @@ class NodeRecord:
             data = json.loads(raw)
             record = cls(int(data["id"]), str(data["name"]), tuple(data.get("ip_addresses", ())))
         except (ValueError, KeyError, TypeError) as exc:
-            raise DatastoreError(f"{key}: malformed node-ID record: {exc}") from exc
+            raise InputError(f"{key}: malformed node-ID record: {exc}") from exc
         if keys.allocated_id_key(record.id) != key:
-            raise DatastoreError(f"{key}: record says ID {record.id}")
+            raise InputError(f"{key}: record says ID {record.id}")
         return record
 
 
@@ -72,7 +72,7 @@ async def list_nodes(store: EtcdStore) -> tuple[dict[int, NodeRecord], int]:
     for kv in result.kvs:
         try:
             record = NodeRecord.from_json(kv.key, kv.value)
-        except DatastoreError as exc:
+        except InputError as exc:
             log.warning("node_record_skipped", key=kv.key, error=str(exc))
             continue
         records[record.id] = record
@@ -143,7 +143,7 @@ async def release_node_ids(store: EtcdStore, name: str) -> list[int]:
     for kv in result.kvs:
         try:
             record = NodeRecord.from_json(kv.key, kv.value)
-        except DatastoreError:
+        except InputError:
             continue
         if record.name != name:
             continue

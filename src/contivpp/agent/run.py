@@ -18,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
 
 import attrs
 import structlog
@@ -28,13 +26,14 @@ from contivpp import ipam
 from contivpp.agent.http import serve_http
 from contivpp.agent.metrics import AgentMetrics
 from contivpp.agent.nodeid import allocate_node_id, release_node_ids
-from contivpp.agent.nodes import NodeWatcher
+from contivpp.agent.nodes import AgentTranslator
 from contivpp.agent.podstore import load_pods, save_pods
 from contivpp.agent.settings import AgentSettings
 from contivpp.cni.grpc_server import start_grpc
 from contivpp.cni.server import PodCNIHandler, serve_relay
 from contivpp.controller import Controller, ReconcilerSink
 from contivpp.datastore.etcd import EtcdStore, parse_endpoints
+from contivpp.datastore.watcher import DatastoreWatcher
 from contivpp.errors import DatastoreError, VPPError
 from contivpp.events.bus import EventBus
 from contivpp.events.log import EventRecorder, Header
@@ -52,10 +51,6 @@ from contivpp.vpp.client import VPPClient
 from contivpp.vpp.descriptors import vpp_descriptors
 
 log = structlog.get_logger("contivpp.agent")
-
-Publish = Callable[[Event], Awaitable[None]]
-KubeSource = Callable[[EtcdStore, Publish, asyncio.Event], Coroutine[Any, Any, None]]
-"""Streams the Kubernetes state from etcd as events; sets the event after the snapshot."""
 
 STARTUP = "startup"
 
@@ -85,9 +80,8 @@ class AgentStatus:
 
 
 class Agent:
-    def __init__(self, settings: AgentSettings, kube_source: KubeSource | None = None) -> None:
+    def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
-        self.kube_source = kube_source
         self.metrics = AgentMetrics()
         self.status = AgentStatus()
         self.bus = EventBus(observe_lag=self.metrics.event_lag.observe)
@@ -216,13 +210,12 @@ class Agent:
                 )
                 await self.bus.publish(NodeIDAllocated(config.node_name, node_id, ips))
                 await self._restore_pods()
-                nodes = NodeWatcher(store, self.bus.publish, config.node_name)
-                await nodes.resync()
-                tg.create_task(nodes.run(), name="node-watch")
-                synced = asyncio.Event()
-                if self.kube_source is not None:
-                    tg.create_task(self.kube_source(store, self.bus.publish, synced), name="kube")
-                    await synced.wait()
+                # One watch on the KSR prefix: Kubernetes objects and the other nodes' IDs.
+                watcher = DatastoreWatcher(
+                    store, self.bus.publish, translator=AgentTranslator(config.node_name)
+                )
+                tg.create_task(watcher.run(), name="datastore-watch")
+                await watcher.synced.wait()
                 self.status.kube_synced = True
                 await self.bus.publish(ResyncRequested(STARTUP))
                 await self.bus.join()

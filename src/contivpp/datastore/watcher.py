@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Literal, Protocol
 
 import attrs
@@ -38,7 +38,7 @@ from contivpp.datastore import keys
 from contivpp.datastore.backoff import Backoff
 from contivpp.datastore.etcd import Compacted, EtcdStore, KeyValue, WatchBatch, WatchEvent
 from contivpp.datastore.values import decode_value, minimal_raw
-from contivpp.errors import DatastoreError, K8sObjectError
+from contivpp.errors import DatastoreError, InputError
 from contivpp.events.types import Event, K8sDeleted, K8sUpserted
 
 log = structlog.get_logger("contivpp.datastore.watcher")
@@ -105,30 +105,31 @@ class Checkpoint:
 
 
 class Translator(Protocol):
-    """Turns a key's new value (or its deletion) into an event, or None for keys it ignores.
+    """Turns a key's new value (or its deletion) into events; none for keys it ignores.
 
-    ``upsert`` raises :class:`~contivpp.errors.K8sObjectError` for a value it cannot parse.
+    ``upsert`` raises :class:`~contivpp.errors.InputError` (e.g. K8sObjectError) for a value
+    it cannot parse; the key is then skipped with a log line.
     """
 
-    def upsert(self, key: str, value: bytes) -> Event | None: ...
+    def upsert(self, key: str, value: bytes) -> Sequence[Event]: ...
 
-    def delete(self, key: str) -> Event | None: ...
+    def delete(self, key: str) -> Sequence[Event]: ...
 
 
 class K8sTranslator:
     """Reflected Kubernetes objects -> ``K8sUpserted`` / ``K8sDeleted``; other keys ignored."""
 
-    def upsert(self, key: str, value: bytes) -> Event | None:
+    def upsert(self, key: str, value: bytes) -> Sequence[Event]:
         if keys.parse_object_key(key) is None:
-            return None
+            return ()
         decoded = decode_value(key, value)
-        return K8sUpserted(obj=decoded.obj, raw=decoded.raw)
+        return (K8sUpserted(obj=decoded.obj, raw=decoded.raw),)
 
-    def delete(self, key: str) -> Event | None:
+    def delete(self, key: str) -> Sequence[Event]:
         ref = keys.parse_object_key(key)
         if ref is None:
-            return None
-        return K8sDeleted(ref=ref, raw=minimal_raw(ref))
+            return ()
+        return (K8sDeleted(ref=ref, raw=minimal_raw(ref)),)
 
 
 @attrs.define
@@ -379,16 +380,16 @@ class DatastoreWatcher:
             return
         delivered = known.delivered if known is not None else False
         try:
-            event = self._translator.upsert(key, value)
-        except K8sObjectError as exc:
+            events = self._translator.upsert(key, value)
+        except InputError as exc:
             self.stats.malformed += 1
             log.warning("datastore_value_skipped", key=key, revision=mod, error=str(exc))
-            event = None
+            events = ()
         else:
-            if event is None:
+            if not events:
                 self.stats.ignored += 1
                 log.debug("datastore_key_ignored", key=key, revision=mod)
-        if event is not None:
+        for event in events:
             await self._publish(event)
             self.stats.published += 1
             self.stats.upserts += 1
@@ -397,8 +398,7 @@ class DatastoreWatcher:
 
     async def _apply_delete(self, key: str, revision: int) -> None:
         known = self._known[key]
-        event = self._translator.delete(key) if known.delivered else None
-        if event is not None:
+        for event in self._translator.delete(key) if known.delivered else ():
             await self._publish(event)
             self.stats.published += 1
             self.stats.deletes += 1
