@@ -8,7 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import Node, Pod
+from agent_harness import Node, Pod
 
 from contivpp.agent.nodeid import list_nodes
 from contivpp.cni import relay

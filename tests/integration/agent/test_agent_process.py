@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from conftest import VppSim
+from agent_harness import VppSim
 
-from etcd_server import EtcdServer
+from etcd_server import EtcdServer, free_port
 
 CLI = [sys.executable, "-m", "contivpp.cli", "--log-format", "json"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def get(url: str) -> tuple[int, str]:
