@@ -53,7 +53,10 @@ class LabelSelector:
     match_expressions: tuple[LabelRequirement, ...] = ()
 
     def matches(self, labels: Labels) -> bool:
-        have = dict(labels)
+        return self.matches_map(dict(labels))
+
+    def matches_map(self, have: Mapping[str, str]) -> bool:
+        """:meth:`matches` for labels already in a mapping (one dict for many selectors)."""
         if any(have.get(k) != v for k, v in self.match_labels):
             return False
         for req in self.match_expressions:
