@@ -47,6 +47,15 @@ NODE: Final[Owner] = ("node",)
 MESH: Final[Owner] = ("mesh",)
 
 
+#: Key prefixes of content-addressed values that several owners may render (each owner
+#: renders the same value for the same key); the value exists while one owner renders it.
+SHARED_KEY_PREFIXES: Final[tuple[str, ...]] = ()
+
+
+def is_shared(key: Key) -> bool:
+    return bool(SHARED_KEY_PREFIXES) and key.startswith(SHARED_KEY_PREFIXES)
+
+
 def remote_owner(name: str) -> Owner:
     return ("remote", name)
 
