@@ -11,6 +11,7 @@ scheduler touches only that service's mappings. The semantics follow kube-proxy
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network
@@ -19,7 +20,7 @@ from typing import Literal
 import attrs
 
 from contivpp import ipam
-from contivpp.config import AgentConfig, is_ipv4
+from contivpp.config import AgentConfig
 from contivpp.events import k8s
 from contivpp.model import keys
 from contivpp.model.acl import Acl, AclInterface, AclProtocolName, AclRule, PortRange
@@ -220,14 +221,14 @@ def _backends(
         if not number:
             continue
         for ep in eps.endpoints:
-            if not ep.addresses or not is_ipv4(ep.addresses[0]):
+            if not ep.addresses or _ipv4_int(ep.addresses[0]) is None:
                 continue
             local = ep.node_name == ctx.node_name
             key = (ep.addresses[0], number)
             # Duplicates across slices count once; a local copy wins (kube-proxy's rule).
             if key not in found or local:
                 found[key] = _Backend(key[0], number, local, ep.ready, ep.serving, ep.terminating)
-    return [found[key] for key in sorted(found, key=lambda k: (IPv4Address(k[0]), k[1]))]
+    return [found[key] for key in sorted(found, key=lambda k: (_ipv4_int(k[0]), k[1]))]
 
 
 def _categorize(service: k8s.Service, backends: list[_Backend]) -> _Choice:
@@ -411,9 +412,20 @@ def source_ranges_binding(acl_names: Iterable[str]) -> dict[Key, object]:
 # Helpers
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _ipv4_int(text: str) -> int | None:
+    """``text`` as an IPv4 number, None when it is not one. Parsing dominated rendering
+    (``ipaddress`` is slow), and the same endpoint and node addresses recur across services."""
+    try:
+        return int(IPv4Address(text))
+    except ValueError:
+        return None
+
+
 def _ipv4(addresses: Iterable[str]) -> tuple[str, ...]:
     """The IPv4 addresses among ``addresses``, each once, in address order."""
-    return tuple(str(a) for a in sorted({IPv4Address(a) for a in addresses if is_ipv4(a)}))
+    numbered = {(n, a) for a in addresses if (n := _ipv4_int(a)) is not None}
+    return tuple(dict.fromkeys(a for _, a in sorted(numbered)))
 
 
 def _tag(namespace: str, name: str, prefix: str = "") -> str:
