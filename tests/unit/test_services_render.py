@@ -482,3 +482,12 @@ def test_service_context_from_the_nodes() -> None:
         nat_loopback="10.1.1.254",
         snat_ip="172.30.1.1",
     )
+
+
+def test_an_external_ip_that_is_a_node_address_is_never_closed() -> None:
+    # The host route to a node address must not get a drop path beside it.
+    service = svc(external_ips=("10.0.0.2", "198.51.100.1"))
+    assert render_service(CTX, service, []) == {
+        **DROP_CLUSTER_IP,
+        "vpp/route/vrf/0/dst/198.51.100.1/32/via/-/dev/-": Route(0, "198.51.100.1/32", drop=True),
+    }

@@ -174,8 +174,9 @@ def render_service(
             if frontend.owned:
                 verdict = "map" if mapped else ("drop" if choice.has_any else "reject")
                 verdicts.setdefault(frontend.address, set()).add(verdict)
+    node_addresses = {*ctx.node_ips, *ctx.vpp_ips}
     for address, seen in sorted(verdicts.items()):
-        if "map" not in seen:
+        if "map" not in seen and address not in node_addresses:
             _close(out, ctx.config, address, "reject" if "reject" in seen else "drop")
     if service.type == "LoadBalancer" and service.lb_source_ranges:
         lb_ips = _ipv4(service.lb_ingress_ips)
