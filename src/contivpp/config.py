@@ -115,15 +115,22 @@ class AgentConfig:
     pod_vrf: int = 1
     vxlan_vni: int = 10
     event_log: EventLogConfig = EventLogConfig()
+    #: Source-NAT pods' traffic leaving the cluster to the node's address (Contiv's
+    #: ``natExternalTraffic``, on by default there too).
+    nat_external_traffic: bool = True
 
     def overrides_json(self) -> dict[str, object]:
         """The header ``config`` object of an event log recorded by this agent."""
-        return {
+        out: dict[str, object] = {
             "ipam": self.ipam.to_json(),
             "mtu": self.mtu,
             "mainVRFID": self.main_vrf,
             "podVRFID": self.pod_vrf,
         }
+        if not self.nat_external_traffic:
+            # Only when not the default: headers recorded before the knob stay the same.
+            out["natExternalTraffic"] = False
+        return out
 
     @classmethod
     def from_overrides(cls, node_name: str, data: object, where: str = "config") -> AgentConfig:
@@ -138,6 +145,10 @@ class AgentConfig:
                 if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                     raise ConfigError(f"{where}.{name}: expected a non-negative integer")
                 kwargs[_INT_KNOBS[name]] = value
+            elif name in _BOOL_KNOBS:
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{where}.{name}: expected a boolean")
+                kwargs[_BOOL_KNOBS[name]] = value
             else:
                 raise ConfigError(f"{where}.{name}: unknown setting")
         if kwargs.get("main_vrf", 0) == kwargs.get("pod_vrf", 1):
@@ -146,6 +157,7 @@ class AgentConfig:
 
 
 _INT_KNOBS = {"mtu": "mtu", "mainVRFID": "main_vrf", "podVRFID": "pod_vrf", "vxlanVNI": "vxlan_vni"}
+_BOOL_KNOBS = {"natExternalTraffic": "nat_external_traffic"}
 
 
 def is_ipv4(text: str) -> bool:

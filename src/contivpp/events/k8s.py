@@ -96,42 +96,61 @@ class Pod:
     ports: tuple[ContainerPort, ...] = ()
 
 
+#: The values the API accepts for the Service fields renderers branch on; anything else is
+#: refused by name (the API server validates them, so another value is a corrupt object).
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+TRAFFIC_POLICIES = ("Cluster", "Local")
+SESSION_AFFINITIES = ("None", "ClientIP")
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+IP_FAMILIES = ("IPv4", "IPv6")
+#: kube-proxy's default sticky time (``sessionAffinityConfig.clientIP.timeoutSeconds``).
+DEFAULT_AFFINITY_TIMEOUT = 10800
+
+
 @attrs.frozen
 class ServicePort:
     name: str
-    protocol: str
+    protocol: str  # one of PROTOCOLS
     port: int
-    target_port: int | str
-    node_port: int = 0
+    target_port: int | str  # a number, or a container port name resolved per endpoint
+    node_port: int = 0  # 0 = none allocated
 
 
 @attrs.frozen
 class Service:
     namespace: str
     name: str
-    type: str = "ClusterIP"
-    cluster_ip: str = ""
+    type: str = "ClusterIP"  # one of SERVICE_TYPES
+    cluster_ip: str = ""  # "None" for a headless service, "" before one is allocated
     external_ips: tuple[str, ...] = ()
-    lb_ingress_ips: tuple[str, ...] = ()
+    lb_ingress_ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
     ports: tuple[ServicePort, ...] = ()
     selector: Labels = ()
-    external_traffic_policy: str = "Cluster"
-    session_affinity: str = "None"
-    session_affinity_timeout: int = 10800
+    external_traffic_policy: str = "Cluster"  # one of TRAFFIC_POLICIES
+    session_affinity: str = "None"  # one of SESSION_AFFINITIES
+    session_affinity_timeout: int = DEFAULT_AFFINITY_TIMEOUT
+    cluster_ips: tuple[str, ...] = ()  # every family's cluster IP; [0] is cluster_ip
+    ip_families: tuple[str, ...] = ()  # the order of cluster_ips; () = not given
+    lb_source_ranges: tuple[str, ...] = ()  # CIDRs allowed to reach the LB IPs; () = all
+    internal_traffic_policy: str = "Cluster"  # one of TRAFFIC_POLICIES
+    health_check_node_port: int = 0
 
 
 @attrs.frozen
 class Endpoint:
     addresses: tuple[str, ...]
+    # The API's conditions; nil ready and serving mean true, nil terminating means false.
     ready: bool = True
     node_name: str = ""
     target_pod: tuple[str, str] | None = None  # (namespace, name) when targetRef is a Pod
+    serving: bool = True
+    terminating: bool = False
 
 
 @attrs.frozen
 class EndpointPort:
     name: str
-    port: int
+    port: int  # 0 when the slice leaves it unset (the API's "all ports")
     protocol: str
 
 
@@ -271,6 +290,12 @@ class _Reader:
             raise self.fail(path, f"expected a boolean, got {_tname(data)}")
         return data
 
+    def choice(self, data: object, path: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.text(data, path, default=default)
+        if value not in choices:
+            raise self.fail(path, f"unknown value {value!r} (expected one of {', '.join(choices)})")
+        return value
+
     def labels(self, data: object, path: str) -> Labels:
         mapping = self.obj(data, path)
         out = []
@@ -408,7 +433,7 @@ def _parse_service(
         ports.append(
             ServicePort(
                 name=r.text(port.get("name"), f"{path}.name"),
-                protocol=r.text(port.get("protocol"), f"{path}.protocol", default="TCP"),
+                protocol=r.choice(port.get("protocol"), f"{path}.protocol", PROTOCOLS, "TCP"),
                 port=number,
                 target_port=number
                 if target is None
@@ -425,25 +450,45 @@ def _parse_service(
             ingress_ips.append(ip)
     affinity_cfg = r.obj(spec.get("sessionAffinityConfig"), "spec.sessionAffinityConfig")
     client_ip = r.obj(affinity_cfg.get("clientIP"), "spec.sessionAffinityConfig.clientIP")
+    families = r.strings(spec.get("ipFamilies"), "spec.ipFamilies")
+    for i, family in enumerate(families):
+        r.choice(family, f"spec.ipFamilies[{i}]", IP_FAMILIES, "")
     return Service(
         namespace=ns,
         name=name,
-        type=r.text(spec.get("type"), "spec.type", default="ClusterIP"),
+        type=r.choice(spec.get("type"), "spec.type", SERVICE_TYPES, "ClusterIP"),
         cluster_ip=r.text(spec.get("clusterIP"), "spec.clusterIP"),
+        cluster_ips=r.strings(spec.get("clusterIPs"), "spec.clusterIPs"),
+        ip_families=families,
         external_ips=r.strings(spec.get("externalIPs"), "spec.externalIPs"),
         lb_ingress_ips=tuple(ingress_ips),
+        lb_source_ranges=r.strings(
+            spec.get("loadBalancerSourceRanges"), "spec.loadBalancerSourceRanges"
+        ),
         ports=tuple(ports),
         selector=r.labels(spec.get("selector"), "spec.selector"),
-        external_traffic_policy=r.text(
-            spec.get("externalTrafficPolicy"), "spec.externalTrafficPolicy", default="Cluster"
+        external_traffic_policy=r.choice(
+            spec.get("externalTrafficPolicy"),
+            "spec.externalTrafficPolicy",
+            TRAFFIC_POLICIES,
+            "Cluster",
         ),
-        session_affinity=r.text(
-            spec.get("sessionAffinity"), "spec.sessionAffinity", default="None"
+        internal_traffic_policy=r.choice(
+            spec.get("internalTrafficPolicy"),
+            "spec.internalTrafficPolicy",
+            TRAFFIC_POLICIES,
+            "Cluster",
+        ),
+        health_check_node_port=r.integer(
+            spec.get("healthCheckNodePort"), "spec.healthCheckNodePort"
+        ),
+        session_affinity=r.choice(
+            spec.get("sessionAffinity"), "spec.sessionAffinity", SESSION_AFFINITIES, "None"
         ),
         session_affinity_timeout=r.integer(
             client_ip.get("timeoutSeconds"),
             "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
-            default=10800,
+            default=DEFAULT_AFFINITY_TIMEOUT,
         ),
     )
 
@@ -470,11 +515,14 @@ def _parse_endpoint_slice(
                 r.text(ref.get("namespace"), f"{path}.targetRef.namespace", default=ns),
                 r.text(ref.get("name"), f"{path}.targetRef.name", required=True),
             )
+        cpath = f"{path}.conditions"
         endpoints.append(
             Endpoint(
                 addresses=r.strings(ep.get("addresses"), f"{path}.addresses"),
-                # The API says a nil "ready" means ready.
-                ready=r.boolean(cond.get("ready"), f"{path}.conditions.ready", default=True),
+                # The API: a nil "ready" or "serving" means true, a nil "terminating" false.
+                ready=r.boolean(cond.get("ready"), f"{cpath}.ready", default=True),
+                serving=r.boolean(cond.get("serving"), f"{cpath}.serving", default=True),
+                terminating=r.boolean(cond.get("terminating"), f"{cpath}.terminating"),
                 node_name=r.text(ep.get("nodeName"), f"{path}.nodeName"),
                 target_pod=target,
             )
@@ -483,10 +531,11 @@ def _parse_endpoint_slice(
     for i, p in enumerate(r.lst(data.get("ports"), "ports")):
         path = f"ports[{i}]"
         port = r.obj(p, path, required=True)
+        number = port.get("port")
         ports.append(
             EndpointPort(
                 name=r.text(port.get("name"), f"{path}.name"),
-                port=r.port(port.get("port"), f"{path}.port"),
+                port=0 if number is None else r.port(number, f"{path}.port"),
                 protocol=r.text(port.get("protocol"), f"{path}.protocol", default="TCP"),
             )
         )
