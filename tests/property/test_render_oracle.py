@@ -109,29 +109,98 @@ PEERS = st.builds(
     st.none() | st.just(k8s.IPBlock("10.1.0.0/16", ("10.1.2.0/24",))),
 )
 RULES = st.lists(st.builds(k8s.PolicyRule, st.lists(PEERS, max_size=2).map(tuple)), max_size=2)
-selector_events = st.one_of(
+SERVICE_NAMES = ("s1", "s2")
+SERVICE_PORTS = st.lists(
     st.builds(
-        lambda ns, name, labels: K8sUpserted(k8s.Service(ns, name, selector=labels)),
-        st.sampled_from(NAMESPACES),
-        st.sampled_from(("s1", "s2")),
-        LABELS,
+        k8s.ServicePort,
+        st.sampled_from(("http", "http", "dns")),
+        st.sampled_from(("TCP", "TCP", "UDP", "SCTP")),
+        st.sampled_from((80, 53)),
+        st.sampled_from((8080, "web")),
+        st.sampled_from((0, 30080, 30053)),
     ),
+    min_size=1,
+    max_size=2,
+    unique_by=lambda p: (p.name, p.protocol),
+).map(tuple)
+
+
+def _service(ns: str, name: str, **fields: object) -> k8s.Service:
+    # a cluster IP per (namespace, name): unique in the cluster, as the API guarantees
+    index = NAMESPACES.index(ns) * len(SERVICE_NAMES) + SERVICE_NAMES.index(name)
+    return k8s.Service(ns, name, cluster_ip=f"10.96.0.{10 + index}", **fields)  # type: ignore[arg-type]
+
+
+services = st.builds(
+    _service,
+    st.sampled_from(NAMESPACES),
+    st.sampled_from(SERVICE_NAMES),
+    type=st.sampled_from(("ClusterIP", "NodePort", "LoadBalancer", "NodePort", "ExternalName")),
+    ports=SERVICE_PORTS,
+    selector=LABELS,
+    external_ips=st.lists(st.sampled_from(("192.0.2.1", "192.0.2.2")), max_size=2).map(tuple),
+    lb_ingress_ips=st.lists(st.sampled_from(("198.51.100.1", "192.0.2.2")), max_size=1).map(tuple),
+    lb_source_ranges=st.lists(st.sampled_from(("203.0.113.0/24", "10.0.0.0/8")), max_size=2).map(
+        tuple
+    ),
+    external_traffic_policy=st.sampled_from(("Cluster", "Local")),
+    internal_traffic_policy=st.sampled_from(("Cluster", "Local")),
+    session_affinity=st.sampled_from(("None", "ClientIP")),
+)
+ENDPOINTS = st.lists(
+    st.builds(
+        k8s.Endpoint,
+        st.sampled_from(("10.1.1.2", "10.1.2.3", "10.1.1.4")).map(lambda a: (a,)),
+        ready=st.sampled_from((True, True, False)),
+        node_name=st.sampled_from(NODES),
+        serving=st.booleans(),
+        terminating=st.booleans(),
+    ),
+    max_size=3,
+).map(tuple)
+SLICE_PORTS = st.lists(
+    st.builds(
+        k8s.EndpointPort,
+        st.sampled_from(("http", "http", "dns")),
+        st.sampled_from((8080, 9090)),
+        st.sampled_from(("TCP", "TCP", "UDP", "SCTP")),
+    ),
+    min_size=1,
+    max_size=2,
+).map(tuple)
+slices = st.builds(
+    k8s.EndpointSlice,
+    st.sampled_from(NAMESPACES),
+    st.sampled_from(("e1", "e2", "e3")),
+    st.sampled_from((*SERVICE_NAMES, *SERVICE_NAMES, "")),
+    st.just("IPv4"),
+    ENDPOINTS,
+    SLICE_PORTS,
+)
+service_events = st.one_of(
+    services.map(K8sUpserted),
     st.builds(
         lambda ns, name: K8sDeleted(k8s.ObjectRef("Service", ns, name)),
         st.sampled_from(NAMESPACES),
-        st.sampled_from(("s1", "s2")),
+        st.sampled_from(SERVICE_NAMES),
     ),
     st.builds(
-        lambda ns, name, svc: K8sUpserted(k8s.EndpointSlice(ns, name, svc)),
+        lambda ns, name, svc, eps, ports: K8sUpserted(
+            k8s.EndpointSlice(ns, name, svc, "IPv4", eps, ports)
+        ),
         st.sampled_from(NAMESPACES),
         st.sampled_from(("e1", "e2", "e3")),
-        st.sampled_from(("s1", "s2", "")),
+        st.sampled_from((*SERVICE_NAMES, "")),
+        ENDPOINTS,
+        SLICE_PORTS,
     ),
     st.builds(
         lambda ns, name: K8sDeleted(k8s.ObjectRef("EndpointSlice", ns, name)),
         st.sampled_from(NAMESPACES),
         st.sampled_from(("e1", "e2", "e3")),
     ),
+)
+policy_events = st.one_of(
     st.builds(
         lambda ns, name, sel, ingress, egress: K8sUpserted(
             k8s.NetworkPolicy(ns, name, sel, ("Ingress", "Egress"), tuple(ingress), tuple(egress))
@@ -172,6 +241,7 @@ other_events = st.one_of(
         lambda vni: ConfigChanged(AgentConfig("node-1", vxlan_vni=vni)), st.sampled_from((10, 11))
     ),
 )
+selector_events = st.one_of(service_events, policy_events)
 events = st.one_of(
     node_events, k8s_events, k8s_events, selector_events, cni_events, cni_events, other_events
 )
@@ -246,6 +316,19 @@ def test_incremental_desired_set_equals_full_render(sequence: list[Event]) -> No
 
 
 index_events = st.one_of(k8s_events, selector_events)
+
+
+# Each renderer also gets a dense sequence of its own inputs, on a node that has its ID.
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(services.map(K8sUpserted), slices.map(K8sUpserted), service_events, node_events),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_services_render_incrementally_as_from_scratch(sequence: list[Event]) -> None:
+    asyncio.run(_check([NodeIDAllocated("node-1", 1), *sequence]))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,7 +4,7 @@ Kept beside the objects in :class:`~contivpp.events.state.ClusterState`, persist
 and updated by the fold in O(changed objects):
 
 - namespace -> pods, and label (key, value) -> pods;
-- service -> its EndpointSlices;
+- service -> its EndpointSlices; services with node ports; services with source ranges;
 - *selections*: named pod sets chosen by label selectors (a service's selector, a policy's
   pod selector, each policy peer), with selection -> matching pods and pod -> the selections
   that match it. Candidate selections for a pod come from an index of selections by one
@@ -79,6 +79,10 @@ class Indices:
     unanchored: immutables.Map[str | None, immutables.Map[SelectionId, None]] = immutables.Map()
     #: Selections that depend on namespace labels.
     by_namespace_labels: immutables.Map[SelectionId, None] = immutables.Map()
+    #: Services with node ports (they depend on every node's addresses) ...
+    node_port_services: immutables.Map[ObjKey, None] = immutables.Map()
+    #: ... and LoadBalancer services with source ranges (one ACL each on the host link).
+    source_range_services: immutables.Map[ObjKey, None] = immutables.Map()
 
     # ---- queries --------------------------------------------------------------------------
     def pods_selected(self, sid: SelectionId) -> Iterator[ObjKey]:
@@ -236,6 +240,24 @@ def slice_changed(
     if new is not None and new.service_name:
         by_service = _add(by_service, (key[0], new.service_name), key)
     return attrs.evolve(idx, slices_by_service=by_service)
+
+
+def service_changed(idx: Indices, key: ObjKey, new: k8s.Service | None) -> Indices:
+    node_ports = new is not None and any(p.node_port for p in new.ports)
+    ranges = new is not None and new.type == "LoadBalancer" and bool(new.lb_source_ranges)
+    return attrs.evolve(
+        idx,
+        node_port_services=_flag(idx.node_port_services, key, node_ports),
+        source_range_services=_flag(idx.source_range_services, key, ranges),
+    )
+
+
+def _flag(
+    members: immutables.Map[ObjKey, None], key: ObjKey, on: bool
+) -> immutables.Map[ObjKey, None]:
+    if on:
+        return members if key in members else members.set(key, None)
+    return members.delete(key) if key in members else members
 
 
 def selections_of(obj: k8s.K8sObject) -> dict[SelectionId, Selection]:

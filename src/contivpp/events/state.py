@@ -146,7 +146,9 @@ def _object_changed(
         idx = indices.slice_changed(
             idx, key, _as(k8s.EndpointSlice, old), _as(k8s.EndpointSlice, obj)
         )
-    elif ref.kind in ("Service", "NetworkPolicy"):
+    if ref.kind == "Service":
+        idx = indices.service_changed(idx, key, _as(k8s.Service, obj))
+    if ref.kind in ("Service", "NetworkPolicy"):
         before = indices.selections_of(old) if old is not None else {}
         after = indices.selections_of(obj) if obj is not None else {}
         pods = objects.get("Pod", _EMPTY)
