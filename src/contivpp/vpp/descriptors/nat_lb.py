@@ -90,7 +90,11 @@ class Nat44LbStaticMappingDescriptor(VppDescriptor[Nat44LbStaticMapping, None]):
     def dependencies(self, key: Key, value: Nat44LbStaticMapping) -> Sequence[Dependency]:
         if value.out2in_only:
             return [PLUGIN]
-        pool = Dependency(label="address pool", any_of_selector=_pool_contains(value.external_ip))
+        pool = Dependency(
+            label="address pool",
+            any_of_selector=_pool_contains(value.external_ip),
+            selector_scope=keys.NAT44_SNAT_POOL_PREFIX,
+        )
         return [PLUGIN, pool]
 
     def update_with_recreate(
