@@ -17,6 +17,7 @@ class RecordingClient:
     def __init__(self) -> None:
         self.interfaces = InterfaceIndex()
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.generation = 0  # bumped by a real client when VPP restarts
 
     async def call(self, name: str, /, **fields: Any) -> None:
         self.calls.append((name, fields))
