@@ -179,8 +179,9 @@ def lb_mapping(n: int, backends: tuple[int, ...], *, pool_dependency: bool) -> N
 async def lb_mappings_at_scale(
     others: int, mappings: int, repeats: int, *, pool_dependency: bool
 ) -> tuple[float, float, int]:
-    """(initial commit s, median backend-change s, calls per backend change)."""
-    client = cast(VPPClient, NoopClient())
+    """(initial commit s, median backend-change s, most VPP calls of one backend change)."""
+    noop = NoopClient()
+    client = cast(VPPClient, noop)
     nat = [
         Nat44GlobalDescriptor(client),
         Nat44AddressPoolDescriptor(client),
@@ -205,11 +206,12 @@ async def lb_mappings_at_scale(
         target = mappings // 2
         backends = (target, target + 1) if n % 2 else (target, target + 1, mappings + 7)
         change = lb_mapping(target, backends, pool_dependency=pool_dependency)
+        sent = noop.calls
         start = time.perf_counter()
         record = await sched.commit({nat[2].key_of(change): change}, trigger="backend")
         samples.append(time.perf_counter() - start)
         assert record.ok, record.errors
-        calls = max(calls, record.calls)
+        calls = max(calls, noop.calls - sent)
     return initial, statistics.median(samples), calls
 
 
@@ -250,7 +252,7 @@ def main() -> None:
         initial, change, calls = lb[label]
         print(f"(d) {mappings:,} LB mappings + {others:,} values, {label.replace('_', ' ')}:")
         print(f"    initial commit {initial:.2f} s, one backend change {change * 1e3:.3f} ms")
-        print(f"    (median, {calls} call(s))")
+        print(f"    (median; at most {calls} VPP call(s) per change)")
 
     figures = {
         "quick": args.quick,
