@@ -77,6 +77,11 @@ class EgressSource:
 
     ip: str
     egress: Permissions
+    index: PeerIndex = attrs.field(init=False, eq=False, repr=False)
+
+    @index.default
+    def _index(self) -> PeerIndex:
+        return PeerIndex(self.egress)
 
 
 @attrs.frozen
@@ -135,7 +140,31 @@ def _normalise(items: Iterable[tuple[int, int, int]]) -> PortSet:
 
 def ports_toward(perms: Permissions, ip: str) -> PortSet:
     """What ``perms`` allow with ``ip`` at the other end."""
-    return _normalise((p.protocol, p.first, p.last) for p in perms if contains(p.peer, ip))
+    return PeerIndex(perms).toward(ip)
+
+
+class PeerIndex:
+    """Permissions by peer, so "what may go to/from this address" skips the other pods' /32s.
+
+    Egress lists name destination pods one /32 at a time (named ports resolve per pod), so a
+    scan per (source, destination) pair would cost the cluster size.
+    """
+
+    def __init__(self, perms: Permissions) -> None:
+        self.hosts: dict[str, list[tuple[int, int, int]]] = {}
+        self.wide: list[Permission] = []
+        for p in perms:
+            if p.peer.endswith(("/32", "/128")):
+                self.hosts.setdefault(p.peer.rpartition("/")[0], []).append(
+                    (p.protocol, p.first, p.last)
+                )
+            else:
+                self.wide.append(p)
+
+    def toward(self, ip: str) -> PortSet:
+        found = [(p.protocol, p.first, p.last) for p in self.wide if contains(p.peer, ip)]
+        found.extend(self.hosts.get(host_network(ip).rpartition("/")[0], ()))
+        return _normalise(found)
 
 
 def intersect(a: PortSet, b: PortSet) -> PortSet:
@@ -180,9 +209,10 @@ def pod_output_rules(
     it is one: traffic to itself through a Service comes back through its TAP).
     """
     blocks: list[AclRule] = []
+    ingress_index = None if ingress is None else PeerIndex(ingress)
     for source in sorted(egress_sources, key=lambda s: _ip_order(s.ip)):
-        allowed_in = ALL_PORTS if ingress is None else ports_toward(ingress, source.ip)
-        both = intersect(ports_toward(source.egress, pod_ip), allowed_in)
+        allowed_in = ALL_PORTS if ingress_index is None else ingress_index.toward(source.ip)
+        both = intersect(source.index.toward(pod_ip), allowed_in)
         if both == allowed_in:
             continue  # the source's egress takes nothing away from what ingress allows
         src = host_network(source.ip)

@@ -104,17 +104,29 @@ def block_networks(block: k8s.IPBlock) -> tuple[str, ...]:
 
 
 def in_block(ip: str, block: k8s.IPBlock) -> bool:
+    return any(contains(cidr, ip) for cidr in block_networks(block))
+
+
+@lru_cache(maxsize=65536)
+def _span(cidr: str) -> tuple[int, int, int]:
+    net = network(cidr)
+    return net.version, int(net.network_address), int(net.broadcast_address)
+
+
+@lru_cache(maxsize=65536)
+def _address(ip: str) -> tuple[int, int]:
     addr = ip_address(ip)
-    return any(addr in network(cidr) for cidr in block_networks(block))
+    return addr.version, int(addr)
 
 
 def contains(peer: str, ip: str) -> bool:
     """Whether a permission's peer ("" = any) covers an address."""
     if not peer:
         return True
-    net = network(peer)
-    addr = ip_address(ip)
-    return addr.version == net.version and addr in net
+    # Integers, not ipaddress objects: this runs for every (rule, source pod) pair.
+    version, low, high = _span(peer)
+    addr_version, addr = _address(ip)
+    return version == addr_version and low <= addr <= high
 
 
 def namespace_labels(namespaces: Mapping[str, k8s.Labels], name: str) -> k8s.Labels:
@@ -141,25 +153,37 @@ class PeerResolver:
         for pod in self.pods:
             self._by_namespace.setdefault(pod.namespace, []).append(pod)
         self._memo: dict[tuple[str, k8s.PolicyPeer], tuple[k8s.Pod, ...]] = {}
+        self._ns_labels: dict[str, k8s.Labels] = {}
 
     def namespace_labels(self, name: str) -> k8s.Labels:
-        return namespace_labels(self._namespaces, name)
+        labels = self._ns_labels.get(name)
+        if labels is None:
+            labels = self._ns_labels[name] = namespace_labels(self._namespaces, name)
+        return labels
 
     def pods_of(self, policy_namespace: str, peer: k8s.PolicyPeer) -> tuple[k8s.Pod, ...]:
         """The pods a selector peer names (an ipBlock peer names addresses, not pods)."""
         key = (policy_namespace, peer)
         found = self._memo.get(key)
         if found is None:
-            found = tuple(
-                p for p in self._candidates(policy_namespace, peer) if peer_matches(self, p, peer)
-            )
-            self._memo[key] = found
+            found = self._memo[key] = tuple(self._select(policy_namespace, peer))
         return found
 
-    def _candidates(self, policy_namespace: str, peer: k8s.PolicyPeer) -> Iterable[k8s.Pod]:
+    def _select(self, policy_namespace: str, peer: k8s.PolicyPeer) -> Iterable[k8s.Pod]:
+        if peer.ip_block is not None:
+            return ()
         if peer.namespace_selector is None:
-            return self._by_namespace.get(policy_namespace, ())
-        return self.pods
+            namespaces = [policy_namespace]
+        else:
+            # Namespaces first: one selector test per namespace, not one per pod.
+            selector = peer.namespace_selector
+            namespaces = [
+                ns for ns in self._by_namespace if selector.matches(self.namespace_labels(ns))
+            ]
+        pods = (p for ns in namespaces for p in self._by_namespace.get(ns, ()))
+        if peer.pod_selector is None:
+            return pods
+        return (p for p in pods if peer.pod_selector.matches(p.labels))
 
 
 def peer_matches(resolver: PeerResolver, pod: k8s.Pod, peer: k8s.PolicyPeer) -> bool:
