@@ -321,3 +321,60 @@ def test_render_from_state_uses_the_taps_and_this_nodes_networks() -> None:
         tap = tap_name(container)
         assert render.values[keys.acl_interface(tap)] == AclInterface(tap, (REFLECT_ACL,), (name,))
     assert render_policies_of(_state()).values == {}
+
+
+def test_worked_example_of_the_docs() -> None:
+    """docs/policies.md, "Worked example": the same inputs give the ACLs printed there."""
+    local = [
+        LocalPolicyPod(f"tap-{n}", _pod("x", n, ip, pod=n))
+        for n, ip in (("a", "10.1.1.10"), ("b", "10.1.1.11"), ("c", "10.1.1.12"))
+    ]
+    deny = _policy("x", "deny", {"podSelector": {}, "ingress": []})
+    web = _policy(
+        "x",
+        "web",
+        {
+            "podSelector": {"matchLabels": {"pod": "a"}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [
+                {"from": [{"podSelector": {"matchLabels": {"pod": "b"}}}], "ports": [{"port": 80}]}
+            ],
+            "egress": [
+                {"to": [{"namespaceSelector": {}}], "ports": [{"port": 53, "protocol": "UDP"}]}
+            ],
+        },
+    )
+    values = render_policies(local, [deny, web], {}, [], NodePolicyContext(NODE)).values
+    bindings = _bindings(values)
+    assert {i: b.egress for i, b in bindings.items()} == {
+        "tap-a": ("policy-d3af3b473085d71e",),
+        "tap-b": ("policy-55b839b0d5f2bbe8",),
+        "tap-c": ("policy-55b839b0d5f2bbe8",),
+        "vxlanBVI": (NODE_GLOBAL_ACL,),
+        "tap-vpp2": (NODE_GLOBAL_ACL,),
+    }
+    assert values[keys.acl("policy-d3af3b473085d71e")] == Acl(
+        "policy-d3af3b473085d71e", (PERMIT_NODE, tcp(80, 80, src="10.1.1.11/32"), AclRule("deny"))
+    )
+    assert values[keys.acl("policy-55b839b0d5f2bbe8")] == Acl(
+        "policy-55b839b0d5f2bbe8", (PERMIT_NODE, AclRule("deny"))
+    )
+    udp53 = PortRange(53, 53)
+    assert values[keys.acl(NODE_GLOBAL_ACL)] == Acl(
+        NODE_GLOBAL_ACL,
+        (
+            AclRule("permit", dst_network="172.30.1.0/24"),
+            *(
+                AclRule(
+                    "permit",
+                    src_network="10.1.1.10/32",
+                    dst_network=f"10.1.1.{h}/32",
+                    protocol="udp",
+                    dst_ports=udp53,
+                )
+                for h in (10, 11, 12)
+            ),
+            AclRule("deny", src_network="10.1.1.10/32"),
+            *PERMIT_ALL,
+        ),
+    )
