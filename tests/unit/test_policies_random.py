@@ -187,7 +187,7 @@ _world = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_world)
 def test_acl_dataplane_matches_the_specification(world: dict[str, Any]) -> None:
     c = make_cluster(world["two_nodes"], world["via_service"])

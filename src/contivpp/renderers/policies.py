@@ -138,11 +138,6 @@ def _normalise(items: Iterable[tuple[int, int, int]]) -> PortSet:
     return frozenset(out)
 
 
-def ports_toward(perms: Permissions, ip: str) -> PortSet:
-    """What ``perms`` allow with ``ip`` at the other end."""
-    return PeerIndex(perms).toward(ip)
-
-
 class PeerIndex:
     """Permissions by peer, so "what may go to/from this address" skips the other pods' /32s.
 
@@ -162,6 +157,7 @@ class PeerIndex:
                 self.wide.append(p)
 
     def toward(self, ip: str) -> PortSet:
+        """What the permissions allow with ``ip`` at the other end."""
         found = [(p.protocol, p.first, p.last) for p in self.wide if contains(p.peer, ip)]
         found.extend(self.hosts.get(host_network(ip).rpartition("/")[0], ()))
         return _normalise(found)

@@ -186,25 +186,19 @@ class PeerResolver:
         return (p for p in pods if peer.pod_selector.matches(p.labels))
 
 
-def peer_matches(resolver: PeerResolver, pod: k8s.Pod, peer: k8s.PolicyPeer) -> bool:
-    """Whether a selector peer names ``pod`` (which must lie in the right namespace when the
-    peer has no namespaceSelector; :meth:`PeerResolver.pods_of` guarantees that)."""
-    if peer.ip_block is not None:
-        return False
-    if peer.namespace_selector is not None and not peer.namespace_selector.matches(
-        resolver.namespace_labels(pod.namespace)
-    ):
-        return False
-    return peer.pod_selector is None or peer.pod_selector.matches(pod.labels)
-
-
 def names_pod(
     resolver: PeerResolver, policy_namespace: str, peer: k8s.PolicyPeer, pod: k8s.Pod
 ) -> bool:
-    """Whether a selector peer of a policy in ``policy_namespace`` names ``pod``."""
-    if peer.namespace_selector is None and pod.namespace != policy_namespace:
+    """Whether a selector peer of a policy in ``policy_namespace`` names ``pod`` (one pod's
+    answer to what :meth:`PeerResolver.pods_of` answers for all)."""
+    if peer.ip_block is not None:
         return False
-    return peer_matches(resolver, pod, peer)
+    if peer.namespace_selector is None:
+        if pod.namespace != policy_namespace:
+            return False
+    elif not peer.namespace_selector.matches(resolver.namespace_labels(pod.namespace)):
+        return False
+    return peer.pod_selector is None or peer.pod_selector.matches(pod.labels)
 
 
 def selects(policy: k8s.NetworkPolicy, pod: k8s.Pod) -> bool:
