@@ -59,10 +59,12 @@ def cluster(
         )
     pols = []
     for i in range(policies):
+        # Each namespace gets several policies, of different kinds and apps.
+        round_ = i // len(names)
         ns = names[i % len(names)]
-        app = APPS[i % len(APPS)]
+        app = APPS[(i + round_) % len(APPS)]
         spec: dict[str, Any]
-        kind = i % 6
+        kind = round_ % 6
         if kind == 0:
             spec = {"podSelector": {}, "ingress": []}
         elif kind == 1:
@@ -148,7 +150,9 @@ def main() -> None:
     # One policy change: an allow-from-app policy that selects local pods now selects the
     # next app (so it isolates other pods and frees its old ones).
     local_keys = {(lp.pod.namespace, lp.pod.name) for lp in local}
-    before = next(p for p in policies[1::6] if local_keys & set(pods_selected_by(p, pods)))
+    n_ns = len(namespaces)
+    allow_from_app = [p for i, p in enumerate(policies) if (i // n_ns) % 6 == 1]
+    before = next(p for p in allow_from_app if local_keys & set(pods_selected_by(p, pods)))
     app = dict(before.pod_selector.match_labels)["app"]
     next_app = APPS[(APPS.index(app) + 1) % len(APPS)]
     after = attrs.evolve(before, pod_selector=k8s.LabelSelector((("app", next_app),)))
@@ -164,6 +168,15 @@ def main() -> None:
         pod_rules(lp.pod, same_ns, resolver)
     change_ms = (time.perf_counter() - start) * 1000
 
+    # What the change costs VPP: the values whose desired state differs (each one VPP call:
+    # acl_add_replace, acl_del or acl_interface_set_acl_list).
+    after_render = render_policies(local, changed, namespaces, pods, node)
+    touched = {
+        k
+        for k in render.values.keys() | after_render.values.keys()
+        if render.values.get(k) != after_render.values.get(k)
+    }
+
     figures = {
         "pods": n_pods,
         "policies": n_policies,
@@ -177,6 +190,7 @@ def main() -> None:
         "change_pods_selected_local": len(local_affected),
         "change_scan_ms": round(scan_ms, 2),
         "change_rerender_ms": round(change_ms, 2),
+        "change_values_touched": len(touched),
     }
     for key, value in figures.items():
         print(f"{key:32} {value}")

@@ -378,3 +378,36 @@ def test_worked_example_of_the_docs() -> None:
             *PERMIT_ALL,
         ),
     )
+
+
+def test_render_does_not_depend_on_input_order() -> None:
+    """Same inputs in another order: the same values in the same order, byte for byte."""
+    policies = [
+        _policy("x", "deny", {"podSelector": {}, "ingress": []}),
+        _policy(
+            "x",
+            "a-out",
+            {
+                "podSelector": {"matchLabels": {"app": "a"}},
+                "policyTypes": ["Egress"],
+                "egress": [{"ports": [{"port": 53, "protocol": "UDP"}]}],
+            },
+        ),
+        _policy(
+            "y",
+            "from-x",
+            {
+                "podSelector": {},
+                "ingress": [{"from": [{"namespaceSelector": {}}], "ports": [{"port": 80}]}],
+            },
+        ),
+    ]
+    node = NodePolicyContext(NODE)
+    forward = render_policies(LOCAL, policies, {}, REMOTE, node)
+    backward = render_policies(LOCAL[::-1], policies[::-1], {}, REMOTE[::-1], node)
+    assert repr(list(forward.values.items())) == repr(list(backward.values.items()))
+    tables = _tables(forward.values)
+    assert len(tables) == 2  # x's pods share one; y/a has its own
+    ya = tables[_bindings(forward.values)["tap-ya"].egress[0]]
+    # x/a may only send UDP 53, y/a only takes TCP 80: nothing from x/a passes.
+    assert ya.rules[1] == AclRule("deny", src_network="10.1.1.10/32")
