@@ -9,7 +9,9 @@ skip that one object and keep going.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 
 import attrs
@@ -549,22 +551,72 @@ def _parse_endpoint_slice(
     )
 
 
+def _network(r: _Reader, data: object, path: str) -> IPv4Network | IPv6Network:
+    text = r.text(data, path, required=True)
+    try:
+        # The API accepts host bits (10.0.0.7/8); the network is what a rule means.
+        return ip_network(text, strict=False)
+    except ValueError:
+        raise r.fail(path, f"{text!r} is not a CIDR") from None
+
+
+def _parse_ip_block(r: _Reader, raw: object, path: str) -> IPBlock:
+    b = r.obj(raw, path)
+    cidr = _network(r, b.get("cidr"), f"{path}.cidr")
+    excepts = []
+    for i, item in enumerate(r.lst(b.get("except"), f"{path}.except")):
+        epath = f"{path}.except[{i}]"
+        ex = _network(r, item, epath)
+        # The API requires every except to be a strict subset of the cidr.
+        if ex.version != cidr.version or ex == cidr or not ex.subnet_of(cidr):  # type: ignore[arg-type]
+            raise r.fail(epath, f"{ex} is not inside cidr {cidr}")
+        excepts.append(str(ex))
+    return IPBlock(cidr=str(cidr), excepts=tuple(excepts))
+
+
 def _parse_peer(r: _Reader, raw: object, path: str) -> PolicyPeer:
     peer = r.obj(raw, path, required=True)
-    block = None
-    if peer.get("ipBlock") is not None:
-        b = r.obj(peer.get("ipBlock"), f"{path}.ipBlock")
-        block = IPBlock(
-            cidr=r.text(b.get("cidr"), f"{path}.ipBlock.cidr", required=True),
-            excepts=r.strings(b.get("except"), f"{path}.ipBlock.except"),
-        )
     pods = peer.get("podSelector")
     nss = peer.get("namespaceSelector")
+    block = None
+    if peer.get("ipBlock") is not None:
+        if pods is not None or nss is not None:
+            raise r.fail(path, "ipBlock cannot be combined with podSelector or namespaceSelector")
+        block = _parse_ip_block(r, peer.get("ipBlock"), f"{path}.ipBlock")
+    elif pods is None and nss is None:
+        raise r.fail(path, "a peer needs podSelector, namespaceSelector or ipBlock")
     return PolicyPeer(
         pod_selector=None if pods is None else r.selector(pods, f"{path}.podSelector"),
         namespace_selector=None if nss is None else r.selector(nss, f"{path}.namespaceSelector"),
         ip_block=block,
     )
+
+
+#: An IANA service name, as the API validates a named port: lowercase letters, digits and
+#: '-', at least one letter, no leading/trailing or double '-'.
+_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9]|-(?!-))*(?<!-)$")
+
+
+def _parse_policy_port(r: _Reader, raw: object, path: str) -> PolicyPort:
+    port = r.obj(raw, path, required=True)
+    protocol = r.text(port.get("protocol"), f"{path}.protocol", default="TCP")
+    if protocol not in ("TCP", "UDP", "SCTP"):
+        raise r.fail(f"{path}.protocol", f"unsupported protocol {protocol!r} (TCP, UDP or SCTP)")
+    value = port.get("port")
+    number = None if value is None else r.int_or_name(value, f"{path}.port")
+    if isinstance(number, str) and not (len(number) <= 15 and _PORT_NAME.match(number)):
+        raise r.fail(
+            f"{path}.port",
+            f"{number!r} is not a port name (1-15 lowercase letters, digits and '-')",
+        )
+    end = None
+    if port.get("endPort") is not None:
+        end = r.port(port.get("endPort"), f"{path}.endPort")
+        if not isinstance(number, int):
+            raise r.fail(f"{path}.endPort", "endPort needs a numeric port")
+        if end < number:
+            raise r.fail(f"{path}.endPort", f"endPort {end} is below port {number}")
+    return PolicyPort(protocol=protocol, port=number, end_port=end)
 
 
 def _parse_rules(r: _Reader, raw: object, path: str, peers_field: str) -> tuple[PolicyRule, ...]:
@@ -576,20 +628,10 @@ def _parse_rules(r: _Reader, raw: object, path: str, peers_field: str) -> tuple[
             _parse_peer(r, p, f"{rpath}.{peers_field}[{j}]")
             for j, p in enumerate(r.lst(rule.get(peers_field), f"{rpath}.{peers_field}"))
         )
-        ports = []
-        for j, p in enumerate(r.lst(rule.get("ports"), f"{rpath}.ports")):
-            ppath = f"{rpath}.ports[{j}]"
-            port = r.obj(p, ppath, required=True)
-            value = port.get("port")
-            ports.append(
-                PolicyPort(
-                    protocol=r.text(port.get("protocol"), f"{ppath}.protocol", default="TCP"),
-                    port=None if value is None else r.int_or_name(value, f"{ppath}.port"),
-                    end_port=None
-                    if port.get("endPort") is None
-                    else r.port(port.get("endPort"), f"{ppath}.endPort"),
-                )
-            )
+        ports = [
+            _parse_policy_port(r, p, f"{rpath}.ports[{j}]")
+            for j, p in enumerate(r.lst(rule.get("ports"), f"{rpath}.ports"))
+        ]
         rules.append(PolicyRule(peers=peers, ports=tuple(ports)))
     return tuple(rules)
 
