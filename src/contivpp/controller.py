@@ -9,7 +9,7 @@ if somebody waits for it; the next event is handled as usual.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import attrs
@@ -28,11 +28,13 @@ from contivpp.events.types import (
     ResyncRequested,
     VPPRestarted,
 )
+from contivpp.model import keys
 from contivpp.reconcile import ResyncKind, Scheduler, ValueState
 from contivpp.reconcile.api import Key
-from contivpp.renderers import DesiredSet
+from contivpp.renderers import DesiredSet, services
 from contivpp.renderers.parts import pod_owner
 from contivpp.renderers.pods import pod_macs
+from contivpp.renderers.services import Backend
 
 log = structlog.get_logger("contivpp.controller")
 
@@ -52,14 +54,28 @@ class DesiredSink(Protocol):
     def problems(self, keys: Iterable[Key]) -> dict[Key, str]:
         """Of ``keys``, those not configured in the southbound, each with the reason."""
 
+    async def drop_sessions(self, backends: Sequence[Backend]) -> None:
+        """Delete the southbound's NAT sessions towards backends no mapping uses any more."""
+
+
+SessionJanitor = Callable[[Backend], Awaitable[int]]
+"""Deletes the NAT sessions towards one backend; returns how many (the VPP side of it)."""
+
 
 class ReconcilerSink:
     """Feeds the KV scheduler; optionally only the keys under some prefixes (replay into a
     VPP without the pods' network namespaces programs ``vpp/`` keys only)."""
 
-    def __init__(self, scheduler: Scheduler, *, prefixes: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        *,
+        prefixes: tuple[str, ...] = (),
+        sessions: SessionJanitor | None = None,
+    ) -> None:
         self.scheduler = scheduler
         self.prefixes = prefixes
+        self.sessions = sessions
 
     def _wanted(self, key: Key) -> bool:
         return not self.prefixes or key.startswith(self.prefixes)
@@ -94,6 +110,19 @@ class ReconcilerSink:
                     reason = "waits for " + ", ".join(status.missing)
                 out[key] = f"{status.state.value}" + (f": {reason}" if reason else "")
         return out
+
+    async def drop_sessions(self, backends: Sequence[Backend]) -> None:
+        if self.sessions is None:
+            return
+        for backend in backends:
+            try:
+                await self.sessions(backend)
+            except ContivError as exc:
+                # Sessions expire on their own; a failed clean-up must not stop the loop.
+                log.warning("stale_sessions_not_deleted", backend=str(backend), error=str(exc))
+
+
+_MAPPING_PREFIXES = (keys.NAT44_STATIC_PREFIX, keys.NAT44_LB_PREFIX)
 
 
 @attrs.frozen
@@ -169,6 +198,10 @@ class Controller:
                 failed = await self.sink.apply(delta, trigger=trigger)
             else:
                 failed = {}
+            if delta and any(k.startswith(_MAPPING_PREFIXES) for k in self.parts.replaced):
+                stale = services.stale_backends(self.parts.replaced, delta, self.parts.values())
+                if stale:
+                    await self.sink.drop_sessions(stale)
             if failed:
                 # The reconciler keeps retrying what failed; a CNI caller is judged below by
                 # its own pod's values only.

@@ -62,6 +62,8 @@ class DesiredParts:
         self._merged: dict[Key, object] = {}
         #: Keys two or more owners render (a bug, reported): key -> every claimant.
         self._contested: dict[Key, set[Owner]] = {}
+        #: The values the last commit replaced or deleted (key -> previous value).
+        self.replaced: dict[Key, object] = {}
 
     # ---- reading ----------------------------------------------------------------------------
     def merged(self) -> DesiredSet:
@@ -106,8 +108,13 @@ class DesiredParts:
             changes.append(PartChange(owner, inputs, kind.render(inputs)))
         return Change(tuple(changes), rendered=rendered, examined=examined)
 
+    def values(self) -> Iterable[object]:
+        return self._merged.values()
+
     def commit(self, change: Change) -> dict[Key, object | None]:
-        """Apply a prepared change; return the delta of the merged set (None = delete)."""
+        """Apply a prepared change; return the delta of the merged set (None = delete).
+        The values it replaced are in :attr:`replaced` until the next commit."""
+        self.replaced = {}
         delta: dict[Key, object | None] = {}
         for pc in change.parts:
             old = self._parts.pop(pc.owner, {})
@@ -130,7 +137,10 @@ class DesiredParts:
             if holder < owner:
                 return
         self._owner_of[key] = owner
-        if self._merged.get(key, _NOTHING) != value:
+        old = self._merged.get(key, _NOTHING)
+        if old != value:
+            if old is not _NOTHING:
+                self.replaced.setdefault(key, old)
             self._merged[key] = value
             delta[key] = value
 
@@ -156,9 +166,10 @@ class DesiredParts:
             self._owner_of[key] = heirs[0]
             value = self._parts[heirs[0]][key]
             if self._merged.get(key) != value:
+                self.replaced.setdefault(key, self._merged[key])
                 self._merged[key] = value
                 delta[key] = value
             return
         del self._owner_of[key]
-        del self._merged[key]
+        self.replaced.setdefault(key, self._merged.pop(key))
         delta[key] = None

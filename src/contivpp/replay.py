@@ -85,15 +85,21 @@ async def replay_into_vpp(
     from contivpp.reconcile import ResyncKind, Scheduler, ValueState
     from contivpp.vpp.client import VPPClient
     from contivpp.vpp.descriptors import vpp_descriptors
+    from contivpp.vpp.nat_sessions import delete_sessions_towards
 
     async with VPPClient(socket_path, name="contivpp-replay") as client:
         scheduler = Scheduler(vpp_descriptors(client))
         async with asyncio.TaskGroup() as tg:
             retries = tg.create_task(scheduler.run(), name="reconciler-retries")
             await scheduler.resync(ResyncKind.FULL, desired={}, trigger="replay start")
-            result = await replay(
-                loaded, until=until, sink=ReconcilerSink(scheduler, prefixes=(VPP_PREFIX,))
+            sink = ReconcilerSink(
+                scheduler,
+                prefixes=(VPP_PREFIX,),
+                sessions=lambda b: delete_sessions_towards(
+                    client, b.ip, b.port, b.protocol, vrf=b.vrf
+                ),
             )
+            result = await replay(loaded, until=until, sink=sink)
             settled = await scheduler.settle(settle_timeout)
             retries.cancel()
         statuses = scheduler.statuses(VPP_PREFIX)

@@ -33,7 +33,7 @@ from contivpp.events.types import (
     ResyncRequested,
     VPPRestarted,
 )
-from contivpp.renderers import render
+from contivpp.renderers import policies, render
 
 NODES = ("node-1", "node-2", "node-3", "node-4")
 # Small universes, so that events meet the same objects again.
@@ -273,7 +273,10 @@ def _check_indices(state: ClusterState) -> None:
                 chosen = set()
                 for key, pod in pods.items():
                     ns = namespaces.get(("", pod.namespace))
-                    ns_labels = ns.labels if isinstance(ns, k8s.Namespace) else ()
+                    ns_labels = (
+                        *(ns.labels if isinstance(ns, k8s.Namespace) else ()),
+                        (k8s.NAMESPACE_NAME_LABEL, pod.namespace),
+                    )
                     in_ns = (
                         pod.namespace == sel.namespace
                         if sel.namespace is not None
@@ -338,3 +341,69 @@ def test_indices_equal_a_scan_of_every_object(sequence: list[Event]) -> None:
     for event in sequence:
         state = fold(state, event)
         _check_indices(state)
+
+
+policy_pods = st.builds(
+    lambda ns, name, labels, node, ip, ports: K8sUpserted(
+        k8s.Pod(ns, name, labels=labels, node_name=node, ip=ip, ports=ports)
+    ),
+    st.sampled_from(NAMESPACES),
+    st.sampled_from(POD_NAMES),
+    LABELS,
+    st.sampled_from(NODES),
+    st.sampled_from(("10.1.2.7", "10.1.3.9", "10.1.1.2")),
+    st.lists(
+        st.builds(
+            k8s.ContainerPort,
+            st.sampled_from(("http", "")),
+            st.sampled_from((80, 81)),
+            st.just("TCP"),
+        ),
+        max_size=1,
+    ).map(tuple),
+)
+POLICY_PORTS = st.lists(
+    st.builds(
+        k8s.PolicyPort,
+        st.sampled_from(("TCP", "UDP", "SCTP")),
+        st.sampled_from((None, 80, "http")),
+    ),
+    max_size=1,
+).map(tuple)
+policy_rules_st = st.lists(
+    st.builds(k8s.PolicyRule, st.lists(PEERS, max_size=2).map(tuple), POLICY_PORTS), max_size=2
+)
+dense_policies = st.builds(
+    lambda ns, name, sel, types, ingress, egress: K8sUpserted(
+        k8s.NetworkPolicy(ns, name, sel, types, tuple(ingress), tuple(egress))
+    ),
+    st.sampled_from(NAMESPACES),
+    st.sampled_from(("n1", "n2")),
+    SELECTORS,
+    st.sampled_from((("Ingress",), ("Egress",), ("Egress", "Ingress"))),
+    policy_rules_st,
+    policy_rules_st,
+)
+
+
+async def _check_policies(sequence: list[Event]) -> None:
+    await _check(sequence)
+    controller = Controller(initial_state(AgentConfig("node-1")))
+    for seq, event in enumerate(sequence, 1):
+        await controller.handle(seq, event)
+    # the parts agree with the policy renderer's own whole-node reference
+    reference = policies.render_policies_of(controller.state).values
+    mine = {k: v for k, v in controller.desired.items() if k.startswith(("vpp/acl/", "vpp/acl-"))}
+    assert mine == reference
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(dense_policies, policy_pods, k8s_events, cni_events, policy_events, node_events),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_policies_render_incrementally_as_from_scratch(sequence: list[Event]) -> None:
+    asyncio.run(_check_policies([NodeIDAllocated("node-1", 1), *sequence]))

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import pytest
 
 from contivpp.config import AgentConfig
 from contivpp.controller import Controller, diff
 from contivpp.errors import IPAMError
+from contivpp.events import k8s
 from contivpp.events.state import LocalPod, initial_state
 from contivpp.events.types import (
     CNIAdd,
     CNIDel,
     CNIOutcome,
+    K8sDeleted,
+    K8sUpserted,
     NodeIDAllocated,
     ResyncRequested,
     VPPRestarted,
@@ -22,6 +25,7 @@ from contivpp.events.types import (
 from contivpp.model import keys
 from contivpp.reconcile.api import Key
 from contivpp.renderers import pods, render
+from contivpp.renderers.services import Backend
 
 
 class RecordingSink:
@@ -31,6 +35,7 @@ class RecordingSink:
         self.deltas: list[dict[Key, object | None]] = []
         self.resyncs: list[tuple[bool, dict[Key, object]]] = []
         self.broken = broken
+        self.dropped: list[Backend] = []
 
     async def apply(self, delta: Mapping[Key, object | None], *, trigger: str) -> Mapping[Key, str]:
         self.deltas.append(dict(delta))
@@ -44,6 +49,9 @@ class RecordingSink:
 
     def problems(self, keys: Iterable[Key]) -> dict[Key, str]:
         return {k: "failed: boom" for k in keys if k in self.broken}
+
+    async def drop_sessions(self, backends: Sequence[Backend]) -> None:
+        self.dropped.extend(backends)
 
 
 def test_diff() -> None:
@@ -219,3 +227,34 @@ async def test_two_pods_cannot_share_a_container_id() -> None:
     await controller.handle(4, CNIAdd("c2", "/n/a2", "eth0", "d", "a"))
     await controller.handle(5, CNIAdd("c1", "/n/b", "eth0", "x", "b"))
     assert ("x", "b") in controller.state.local_pods
+
+
+def _web_slice(*addresses: str) -> K8sUpserted:
+    endpoints = tuple(k8s.Endpoint((a,), node_name="node-2") for a in addresses)
+    return K8sUpserted(
+        k8s.EndpointSlice(
+            "d", "web-1", "web", endpoints=endpoints, ports=(k8s.EndpointPort("http", 8080, "TCP"),)
+        )
+    )
+
+
+async def test_a_removed_endpoint_has_its_nat_sessions_dropped() -> None:
+    """Issue 10 item 4: no client keeps talking to a backend that went away."""
+    sink = RecordingSink()
+    controller = Controller(initial_state(AgentConfig("node-1")), sink=sink, strict=True)
+    await controller.handle(1, NodeIDAllocated("node-1", 1))
+    service = k8s.Service(
+        "d", "web", cluster_ip="10.96.0.20", ports=(k8s.ServicePort("http", "TCP", 80, 8080),)
+    )
+    await controller.handle(2, K8sUpserted(service))
+    await controller.handle(3, _web_slice("10.1.2.5", "10.1.2.6", "10.1.3.7"))
+    await controller.handle(4, _web_slice("10.1.2.5", "10.1.3.7"))  # one goes
+    assert sink.dropped == [Backend("10.1.2.6", 8080, "tcp", 1)]
+    await controller.handle(5, _web_slice("10.1.2.5", "10.1.3.7", "10.1.2.9"))  # one comes
+    assert len(sink.dropped) == 1
+    await controller.handle(6, K8sDeleted(k8s.ObjectRef("Service", "d", "web")))
+    assert sink.dropped[1:] == [
+        Backend("10.1.2.5", 8080, "tcp", 1),
+        Backend("10.1.2.9", 8080, "tcp", 1),
+        Backend("10.1.3.7", 8080, "tcp", 1),
+    ]

@@ -106,8 +106,12 @@ Namespaces = Mapping[ObjKey, k8s.K8sObject]
 
 
 def _ns_labels(namespaces: Namespaces, name: str) -> k8s.Labels:
+    """A namespace's labels with the name label the API server guarantees on each one (a
+    namespace not reflected yet still has its name)."""
     ns = namespaces.get(("", name))
-    return ns.labels if isinstance(ns, k8s.Namespace) else ()
+    labels = dict(ns.labels) if isinstance(ns, k8s.Namespace) else {}
+    labels[k8s.NAMESPACE_NAME_LABEL] = name
+    return tuple(sorted(labels.items()))
 
 
 def _matches(

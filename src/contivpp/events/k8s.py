@@ -22,6 +22,9 @@ Kind = Literal["Namespace", "Pod", "Service", "EndpointSlice", "NetworkPolicy", 
 KINDS: tuple[Kind, ...] = ("Namespace", "Pod", "Service", "EndpointSlice", "NetworkPolicy", "Node")
 NAMESPACED: frozenset[str] = frozenset({"Pod", "Service", "EndpointSlice", "NetworkPolicy"})
 
+#: The label the API server puts on every namespace: its own name.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
 Labels = tuple[tuple[str, str], ...]
 """Labels as a sorted tuple of pairs: hashable and order-independent."""
 

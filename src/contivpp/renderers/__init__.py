@@ -45,7 +45,24 @@ def render(state: ClusterState, *, strict: bool = False) -> DesiredSet:
 def report_collision(
     key: Key, holder: tuple[str, ...], intruder: tuple[str, ...], *, strict: bool
 ) -> None:
-    message = f"{key} is rendered by two owners: {'/'.join(holder)} and {'/'.join(intruder)}"
+    """Two owners want one key with different values. For a service frontend that is the
+    cluster's configuration (two services may claim one external IP and port; the API does
+    not refuse it): a warning, and the first owner wins. Anything else is a renderer bug."""
+    from contivpp.renderers.parts import is_frontend
+
+    holder_text, intruder_text = "/".join(holder), "/".join(intruder)
+    if is_frontend(key):
+        log.warning(
+            "frontend_conflict",
+            key=key,
+            owner=holder_text,
+            other_owner=intruder_text,
+            error=f"{key} is claimed by {holder_text} and {intruder_text}; {holder_text} wins",
+        )
+        return
+    message = f"{key} is rendered by two owners: {holder_text} and {intruder_text}"
     if strict:
         raise RenderError(message)
-    log.error("render_collision", key=key, owner=holder, other_owner=intruder, error=message)
+    log.error(
+        "render_collision", key=key, owner=holder_text, other_owner=intruder_text, error=message
+    )

@@ -18,13 +18,14 @@ never miss an owner, which the oracle property test checks against :func:`render
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, Generic, TypeVar
 
 import attrs
 
 from contivpp.config import AgentConfig
-from contivpp.events import k8s
+from contivpp.events import indices, k8s
 from contivpp.events.state import ClusterState, LocalPod
 from contivpp.events.types import (
     CNIAdd,
@@ -36,8 +37,9 @@ from contivpp.events.types import (
     NodeIDReleased,
 )
 from contivpp.model import keys
+from contivpp.model.acl import AclInterface
 from contivpp.reconcile.api import Key
-from contivpp.renderers import node, pods, services
+from contivpp.renderers import node, pods, policies, policy_rules, services
 
 Owner = tuple[str, ...]
 """("node",), ("mesh",), ("remote", node), ("pod", ns, name), ("nat",), ("service", ns, name),
@@ -48,12 +50,20 @@ Part = dict[Key, object]
 NODE: Final[Owner] = ("node",)
 MESH: Final[Owner] = ("mesh",)
 NAT: Final[Owner] = ("nat",)
-SOURCE_RANGES: Final[Owner] = ("source-ranges",)
+ACLS: Final[Owner] = ("acls",)
 
 
 #: Key prefixes of content-addressed values that several owners may render (each owner
 #: renders the same value for the same key); the value exists while one owner renders it.
 SHARED_KEY_PREFIXES: Final[tuple[str, ...]] = ()
+
+
+def is_frontend(key: Key) -> bool:
+    """A service frontend's NAT mapping: services may claim the same one (a conflict of the
+    cluster's configuration, resolved for the smallest owner, not a renderer bug)."""
+    return key.startswith((keys.NAT44_STATIC_PREFIX, keys.NAT44_LB_PREFIX)) or (
+        key.startswith(keys.ROUTE_PREFIX) and key.endswith("/32/via/-/dev/-")
+    )
 
 
 def is_shared(key: Key) -> bool:
@@ -203,11 +213,6 @@ class ServiceInputs:
     slices: tuple[k8s.EndpointSlice, ...]
 
 
-@attrs.frozen
-class SourceRangeInputs:
-    acl_names: tuple[str, ...]
-
-
 _context_memo: list[tuple[tuple[object, ...], services.ServiceContext]] = []
 
 
@@ -266,22 +271,134 @@ def _nat_inputs(state: ClusterState, owner: Owner) -> services.ServiceContext | 
     return service_context(state)
 
 
-def _source_range_owners(state: ClusterState) -> Iterable[Owner]:
-    return (
-        (SOURCE_RANGES,) if state.node_id is not None and state.index.source_range_services else ()
+# ---- the node's ACLs: network policies and service source ranges ------------------------------
+
+
+@attrs.frozen
+class PodPolicyInputs:
+    """What one local pod's effective policy rules are computed from."""
+
+    interface: str
+    pod: k8s.Pod  # its Kubernetes object, with this node's address for it
+    policies: tuple[k8s.NetworkPolicy, ...]  # the policies that select it
+    namespaces: tuple[tuple[str, k8s.Labels], ...]  # labels of the namespaces peers live in
+    peers: tuple[k8s.Pod, ...]  # every pod a rule of those policies may name (a superset)
+
+
+@attrs.frozen
+class AclInputs:
+    node: policies.NodePolicyContext
+    pods: tuple[PodPolicyInputs, ...]
+    source_ranges: tuple[str, ...]  # the source-range ACLs of LoadBalancer services
+
+
+@functools.lru_cache(maxsize=4096)
+def _pod_rules(i: PodPolicyInputs) -> policy_rules.PodRules:
+    """Memoized on the inputs: a pod whose inputs did not change is not computed again."""
+    resolver = policy_rules.PeerResolver(dict(i.namespaces), i.peers)
+    return policy_rules.pod_rules(i.pod, i.policies, resolver)
+
+
+def _acl_owners(state: ClusterState) -> Iterable[Owner]:
+    return (ACLS,) if state.node_id is not None else ()
+
+
+def _local_pod_objects(state: ClusterState) -> dict[tuple[str, str], k8s.Pod]:
+    objects = state.of_kind("Pod")
+    out = {}
+    for key, local in state.local_pods.items():
+        obj = objects.get(key)
+        pod = obj if isinstance(obj, k8s.Pod) else k8s.Pod(local.namespace, local.name)
+        out[key] = attrs.evolve(pod, ip=local.ip)
+    return out
+
+
+def _policy_peers(
+    state: ClusterState, policy: k8s.NetworkPolicy, local: dict[tuple[str, str], k8s.Pod]
+) -> set[tuple[str, str]]:
+    """The pods a policy's rules may name, from the selection index; every pod when an
+    egress rule with a named port reaches pods by address (no peers, or an ipBlock)."""
+    found: set[tuple[str, str]] = set()
+    for rule in policy.egress:
+        named = any(isinstance(p.port, str) for p in rule.ports)
+        if named and (not rule.peers or any(p.ip_block is not None for p in rule.peers)):
+            return set(state.of_kind("Pod")) | set(local)
+    for sid, sel in indices.selections_of(policy).items():
+        if sid[3] == "pods":
+            continue
+        found.update(state.index.pods_selected(sid))
+        # A local pod not reflected from Kubernetes yet has no labels but is still a pod:
+        # a selector peer that takes every pod of its namespaces names it too.
+        if not sel.pod_selector.match_labels and not sel.pod_selector.match_expressions:
+            found.update(k for k in local if k not in state.of_kind("Pod"))
+    return found
+
+
+def _pod_policy_inputs(
+    state: ClusterState, key: tuple[str, str], local: dict[tuple[str, str], k8s.Pod]
+) -> PodPolicyInputs:
+    pod = local[key]
+    objects, nps = state.of_kind("Pod"), state.of_kind("NetworkPolicy")
+    selecting = []
+    if key in objects:
+        sids = (s for s in state.index.selections_matching(key) if s[0] == "NetworkPolicy")
+        selecting = [nps[(s[1], s[2])] for s in sorted(sids) if s[3] == "pods"]
+    else:  # no labels: only the policies whose pod selector is empty select it
+        selecting = [
+            p
+            for k, p in sorted(nps.items())
+            if k[0] == key[0] and isinstance(p, k8s.NetworkPolicy) and p.pod_selector.matches(())
+        ]
+    peer_keys: set[tuple[str, str]] = set()
+    for policy in selecting:
+        assert isinstance(policy, k8s.NetworkPolicy)
+        peer_keys |= _policy_peers(state, policy, local)
+    peers = []
+    for peer_key in sorted(peer_keys):
+        peer = local.get(peer_key) or objects.get(peer_key)
+        if isinstance(peer, k8s.Pod):
+            peers.append(peer)
+    namespaces = state.of_kind("Namespace")
+    labels = []
+    for ns in sorted({p.namespace for p in peers}):
+        obj = namespaces.get(("", ns))
+        labels.append((ns, obj.labels if isinstance(obj, k8s.Namespace) else ()))
+    return PodPolicyInputs(
+        pods.tap_name(state.local_pods[key].container_id),
+        pod,
+        tuple(p for p in selecting if isinstance(p, k8s.NetworkPolicy)),
+        tuple(labels),
+        tuple(peers),
     )
 
 
-def _source_range_inputs(state: ClusterState, owner: Owner) -> SourceRangeInputs | None:
-    if state.node_id is None or not state.index.source_range_services:
+def _acl_inputs(state: ClusterState, owner: Owner) -> AclInputs | None:
+    if state.node_id is None:
         return None
+    local = _local_pod_objects(state)
+    pod_inputs: tuple[PodPolicyInputs, ...] = ()
+    if state.of_kind("NetworkPolicy"):
+        pod_inputs = tuple(
+            _pod_policy_inputs(state, key, local) for key in sorted(local) if local[key].ip
+        )
     found = (state.of_kind("Service").get(k) for k in state.index.source_range_services)
-    names = (services.source_ranges_acl_name(s) for s in found if isinstance(s, k8s.Service))
-    return SourceRangeInputs(tuple(sorted(names)))
+    ranges = (services.source_ranges_acl_name(s) for s in found if isinstance(s, k8s.Service))
+    return AclInputs(policies.node_context(state), pod_inputs, tuple(sorted(ranges)))
 
 
-def _source_range_render(i: SourceRangeInputs) -> Part:
-    return services.source_ranges_binding(i.acl_names)
+def _acl_render(i: AclInputs) -> Part:
+    local = [(policies.LocalPolicyPod(p.interface, p.pod), _pod_rules(p)) for p in i.pods]
+    part: Part = dict(policies.assemble(local, i.node))
+    host_key = keys.acl_interface(node.HOST_TAP)
+    host = part.get(host_key)
+    if i.source_ranges:
+        # The host link's ingress filters LoadBalancer sources first; what passes them goes on
+        # to the reflect ACL when policies bind one, else to "permit the rest".
+        if isinstance(host, AclInterface):
+            part[host_key] = attrs.evolve(host, ingress=(*i.source_ranges, *host.ingress))
+        else:
+            part.update(services.source_ranges_binding(i.source_ranges))
+    return part
 
 
 KINDS: Final[dict[str, PartKind[Any]]] = {
@@ -293,7 +410,7 @@ KINDS: Final[dict[str, PartKind[Any]]] = {
         PartKind("pod", _pod_owners, _pod_inputs, _pod_render),
         PartKind("nat", _nat_owners, _nat_inputs, services.render_nat_node),
         PartKind("service", _service_owners, _service_inputs, _service_render),
-        PartKind("source-ranges", _source_range_owners, _source_range_inputs, _source_range_render),
+        PartKind("acls", _acl_owners, _acl_inputs, _acl_render),
     )
 }
 
@@ -312,6 +429,23 @@ def render_part(state: ClusterState, owner: Owner) -> Part:
     kind = kind_of(owner)
     inputs = kind.inputs(state, owner)
     return {} if inputs is None else kind.render(inputs)
+
+
+def _names_in_policies(state: ClusterState, key: tuple[str, str]) -> bool:
+    """Whether a policy peer selects the pod, or a policy names every pod."""
+    if any(s[0] == "NetworkPolicy" for s in state.index.selections_matching(key)):
+        return True
+    return any(_names_every_pod(p) for p in state.of_kind("NetworkPolicy").values())
+
+
+def _names_every_pod(policy: object) -> bool:
+    if not isinstance(policy, k8s.NetworkPolicy):
+        return False
+    for rule in policy.egress:
+        named = any(isinstance(p.port, str) for p in rule.ports)
+        if named and (not rule.peers or any(p.ip_block is not None for p in rule.peers)):
+            return True
+    return False
 
 
 class Everything:
@@ -333,6 +467,8 @@ def dirty_owners(
     match event:
         case CNIAdd() | CNIDel():
             dirty.add(pod_owner(event.pod_namespace, event.pod_name))
+            if after.of_kind("NetworkPolicy") or before.of_kind("NetworkPolicy"):
+                dirty.add(ACLS)
         case NodeIDAllocated(name=name) | NodeIDReleased(name=name):
             if name != me:
                 dirty.update((remote_owner(name), MESH))
@@ -341,12 +477,25 @@ def dirty_owners(
             key = (ref.namespace, ref.name)
             if ref.kind == "Node":
                 dirty.add(NODE if ref.name == me else remote_owner(ref.name))
-                # every node address is a NodePort frontend
+                # every node address is a NodePort frontend; this node's are policy exceptions
                 dirty.add(NAT)
+                if ref.name == me:
+                    dirty.add(ACLS)
                 for state in (before, after):
                     dirty.update(service_owner(*k) for k in state.index.node_port_services)
             elif ref.kind == "Service":
-                dirty.update((service_owner(*key), SOURCE_RANGES))
+                dirty.add(service_owner(*key))
+                if any(key in st.index.source_range_services for st in (before, after)):
+                    dirty.add(ACLS)
+            elif ref.kind in ("NetworkPolicy", "Namespace"):
+                dirty.add(ACLS)  # (its inputs say whether any local pod's rules changed)
+            elif ref.kind == "Pod":
+                if (
+                    key in after.local_pods
+                    or _names_in_policies(before, key)
+                    or _names_in_policies(after, key)
+                ):
+                    dirty.add(ACLS)
             elif ref.kind == "EndpointSlice":
                 for state in (before, after):
                     eps = state.of_kind("EndpointSlice").get(key)

@@ -361,10 +361,21 @@ def render_policies(
         )
         for lp in local
     }
-    sources = egress_sources(local, rules)
+    values = assemble([(lp, rules[(lp.pod.namespace, lp.pod.name)]) for lp in local], node)
+    widened = frozenset().union(*(r.sctp_widened for r in rules.values()))
+    return PolicyRender(dict(sorted(values.items())), rules, widened)
+
+
+def assemble(
+    local: Sequence[tuple[LocalPolicyPod, PodRules]], node: NodePolicyContext
+) -> dict[Key, object]:
+    """Every ACL value of the node from each local pod's effective rules (pods with an IP,
+    sorted by namespace and name): the pod tables, the node-global table and the bindings."""
+    sources = egress_sources(
+        [lp for lp, _ in local], {(lp.pod.namespace, lp.pod.name): r for lp, r in local}
+    )
     values: dict[Key, object] = {}
-    for lp in local:
-        pod_rule = rules[(lp.pod.namespace, lp.pod.name)]
+    for lp, pod_rule in local:
         table = pod_output_rules(lp.pod.ip, pod_rule.ingress, sources, node.node_networks)
         part = render_pod_acls(lp.interface, table)
         values.update(part.bindings)
@@ -372,8 +383,7 @@ def render_policies(
     glob = render_node_acls(node.uplinks, node_global_rules(sources, node.node_networks))
     values.update(glob.bindings)
     values.update(glob.acls)
-    widened = frozenset().union(*(r.sctp_widened for r in rules.values()))
-    return PolicyRender(dict(sorted(values.items())), rules, widened)
+    return values
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,6 +442,7 @@ __all__ = [
     "Permission",
     "PolicyRender",
     "acl_name",
+    "assemble",
     "egress_sources",
     "node_context",
     "node_global_rules",

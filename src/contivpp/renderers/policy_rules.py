@@ -37,7 +37,7 @@ TCP, UDP, SCTP = 6, 17, 132
 ANY_PROTOCOL = 0
 PROTOCOLS = {"TCP": TCP, "UDP": UDP, "SCTP": SCTP}
 #: The label the API server puts on every namespace (immutable, equal to its name).
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+NAMESPACE_NAME_LABEL = k8s.NAMESPACE_NAME_LABEL
 
 Network = IPv4Network | IPv6Network
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
@@ -407,6 +407,54 @@ def source_ranges_binding(acl_names: Iterable[str]) -> dict[Key, object]:
         keys.acl(rest.name): rest,
         keys.acl_interface(HOST_TAP): AclInterface(HOST_TAP, ingress=(*names, rest.name)),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Backends that went away
+
+
+@attrs.frozen(order=True)
+class Backend:
+    """One backend of a mapping: where VPP's NAT sessions of that mapping point."""
+
+    ip: str
+    port: int
+    protocol: NatProtocol
+    vrf: int
+
+
+def backends_of(value: object) -> frozenset[Backend]:
+    """The port-translated backends of a NAT mapping value (none for anything else)."""
+    if isinstance(value, Nat44StaticMapping) and value.protocol is not None:
+        return frozenset({Backend(value.local_ip, value.local_port, value.protocol, value.vrf)})
+    if isinstance(value, Nat44LbStaticMapping):
+        return frozenset(
+            Backend(local.ip, local.port, value.protocol, local.vrf) for local in value.locals
+        )
+    return frozenset()
+
+
+def stale_backends(
+    replaced: Mapping[Key, object],
+    delta: Mapping[Key, object | None],
+    desired: Iterable[object],
+) -> tuple[Backend, ...]:
+    """Backends a change took out of every mapping: their NAT sessions must go (kube-proxy
+    clears conntrack for UDP; VPP would keep translating to a dead backend).
+
+    ``replaced`` holds the previous values of the changed keys, ``desired`` every value after
+    the change (scanned only when some backend left a changed mapping).
+    """
+    gone: set[Backend] = set()
+    for key, old in replaced.items():
+        gone |= backends_of(old) - backends_of(delta.get(key))
+    if not gone:
+        return ()
+    for value in desired:
+        gone -= backends_of(value)
+        if not gone:
+            return ()
+    return tuple(sorted(gone))
 
 
 # ---------------------------------------------------------------------------------------------
