@@ -16,7 +16,8 @@ value stays while one of them does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import ChainMap
+from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
 
@@ -30,6 +31,7 @@ from contivpp.renderers.parts import (
     Part,
     all_owners,
     dirty_owners,
+    fact_owners,
     is_shared,
     kind_of,
 )
@@ -37,11 +39,31 @@ from contivpp.renderers.parts import (
 _NOTHING = object()
 
 
+class _Without(Mapping[Owner, object]):
+    """The facts as a render in progress sees them: new ones over the kept ones, minus the
+    facts of owners that are going away."""
+
+    def __init__(self, facts: Mapping[Owner, object], gone: set[Owner]) -> None:
+        self._facts, self._gone = facts, gone
+
+    def __getitem__(self, owner: Owner) -> object:
+        if owner in self._gone:
+            raise KeyError(owner)
+        return self._facts[owner]
+
+    def __iter__(self) -> Iterator[Owner]:
+        return (o for o in self._facts if o not in self._gone)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 @attrs.frozen
 class PartChange:
     owner: Owner
     inputs: object | None  # None: the owner is gone
     part: Part
+    fact: object = None  # for fact kinds: the new fact (None with ``inputs`` None)
 
 
 @attrs.frozen
@@ -58,6 +80,7 @@ class DesiredParts:
         self.strict = strict
         self._inputs: dict[Owner, object] = {}
         self._parts: dict[Owner, Part] = {}
+        self._facts: dict[Owner, object] = {}
         self._owner_of: dict[Key, Owner] = {}
         self._merged: dict[Key, object] = {}
         #: Keys two or more owners render (a bug, reported): key -> every claimant.
@@ -85,27 +108,38 @@ class DesiredParts:
         dirty = dirty_owners(before, after, event)
         owners: Iterable[Owner]
         if dirty is EVERYTHING:
-            owners = sorted(set(self._parts) | set(all_owners(after)))
+            owners = set(self._inputs) | set(all_owners(after)) | set(fact_owners(after))
         else:
-            owners = sorted(dirty)  # type: ignore[arg-type]
+            owners = dirty  # type: ignore[assignment]
         return self.render_owners(after, owners)
 
     def render_owners(self, state: ClusterState, owners: Iterable[Owner]) -> Change:
+        """Facts first (other parts' inputs read them), then parts, each only when its
+        inputs differ from the last render."""
         changes = []
         examined = rendered = 0
-        for owner in owners:
+        ordered = sorted(owners, key=lambda o: (not kind_of(o).fact, o))
+        facts = ChainMap[Owner, object]({}, self._facts)
+        gone: set[Owner] = set()
+        for owner in ordered:
             examined += 1
             kind = kind_of(owner)
-            inputs = kind.inputs(state, owner)
+            inputs = kind.inputs(state, owner, _Without(facts, gone))
             old_inputs = self._inputs.get(owner, _NOTHING)
             if inputs is old_inputs or inputs == old_inputs:
                 continue
             if inputs is None:
-                if owner in self._parts:
+                if owner in self._inputs:
                     changes.append(PartChange(owner, None, {}))
+                    gone.add(owner)
                 continue
             rendered += 1
-            changes.append(PartChange(owner, inputs, kind.render(inputs)))
+            if kind.fact:
+                fact = kind.render(inputs)
+                facts.maps[0][owner] = fact
+                changes.append(PartChange(owner, inputs, {}, fact))
+            else:
+                changes.append(PartChange(owner, inputs, kind.render(inputs)))
         return Change(tuple(changes), rendered=rendered, examined=examined)
 
     def values(self) -> Iterable[object]:
@@ -120,9 +154,13 @@ class DesiredParts:
             old = self._parts.pop(pc.owner, {})
             if pc.inputs is None:
                 self._inputs.pop(pc.owner, None)
+                self._facts.pop(pc.owner, None)
             else:
                 self._inputs[pc.owner] = pc.inputs
-                self._parts[pc.owner] = pc.part
+                if kind_of(pc.owner).fact:
+                    self._facts[pc.owner] = pc.fact
+                else:
+                    self._parts[pc.owner] = pc.part
             for key in old.keys() - pc.part.keys():
                 self._drop(key, pc.owner, delta)
             for key, value in pc.part.items():

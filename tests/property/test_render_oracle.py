@@ -102,11 +102,16 @@ SELECTORS = st.builds(
         max_size=2,
     ).map(tuple),
 )
-PEERS = st.builds(
-    k8s.PolicyPeer,
-    st.none() | SELECTORS,
-    st.none() | SELECTORS,
-    st.none() | st.just(k8s.IPBlock("10.1.0.0/16", ("10.1.2.0/24",))),
+# What the API accepts: an ipBlock alone, or at least one selector.
+PEERS = st.one_of(
+    st.builds(k8s.PolicyPeer, SELECTORS, st.none() | SELECTORS),
+    st.builds(k8s.PolicyPeer, st.none(), SELECTORS),
+    st.builds(
+        k8s.PolicyPeer,
+        ip_block=st.sampled_from(
+            (k8s.IPBlock("10.1.0.0/16", ("10.1.2.0/24",)), k8s.IPBlock("10.1.1.2/32"))
+        ),
+    ),
 )
 RULES = st.lists(st.builds(k8s.PolicyRule, st.lists(PEERS, max_size=2).map(tuple)), max_size=2)
 SERVICE_NAMES = ("s1", "s2")
@@ -383,6 +388,11 @@ dense_policies = st.builds(
     st.sampled_from((("Ingress",), ("Egress",), ("Egress", "Ingress"))),
     policy_rules_st,
     policy_rules_st,
+)
+
+
+namespace_events = st.builds(
+    lambda ns, labels: K8sUpserted(k8s.Namespace(ns, labels)), st.sampled_from(NAMESPACES), LABELS
 )
 
 

@@ -27,12 +27,13 @@ def render(state: ClusterState, *, strict: bool = False) -> DesiredSet:
     :class:`~contivpp.errors.RenderError`; otherwise it is logged naming both owners and the
     first owner (in owner order) keeps the key, which is also what incremental rendering does.
     """
-    from contivpp.renderers.parts import all_owners, is_shared, render_part
+    from contivpp.renderers.parts import all_facts, all_owners, is_shared, render_part
 
     desired: DesiredSet = {}
     owner_of: dict[Key, tuple[str, ...]] = {}
+    facts = all_facts(state)
     for owner in sorted(all_owners(state)):
-        for key, value in render_part(state, owner).items():
+        for key, value in render_part(state, owner, facts).items():
             holder = owner_of.setdefault(key, owner)
             if holder != owner:
                 if not (is_shared(key) and desired[key] == value):

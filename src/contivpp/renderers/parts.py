@@ -18,8 +18,7 @@ never miss an owner, which the oracle property test checks against :func:`render
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, Generic, TypeVar
 
 import attrs
@@ -85,14 +84,24 @@ def pod_owner(namespace: str, name: str) -> Owner:
 InputsT = TypeVar("InputsT")
 
 
+Facts = Mapping[Owner, object]
+"""Results of *fact* kinds (intermediate results other parts read, e.g. one pod's policy
+rules), by owner; an owner without a fact has none (its kind's default)."""
+
+
 @attrs.frozen
 class PartKind(Generic[InputsT]):
-    """How one kind of owner is enumerated, fed and rendered."""
+    """How one kind of owner is enumerated, fed and rendered.
+
+    A ``fact`` kind renders an intermediate result instead of desired values; fact kinds are
+    rendered first, and the inputs of other kinds may read their facts.
+    """
 
     name: str
     owners: Callable[[ClusterState], Iterable[Owner]]
-    inputs: Callable[[ClusterState, Owner], InputsT | None]
-    render: Callable[[InputsT], Part]
+    inputs: Callable[[ClusterState, Owner, Facts], InputsT | None]
+    render: Callable[[InputsT], Any]
+    fact: bool = False
 
 
 @attrs.frozen
@@ -130,7 +139,7 @@ def _node_owners(state: ClusterState) -> Iterable[Owner]:
     return (NODE,) if state.node_id is not None else ()
 
 
-def _node_inputs(state: ClusterState, owner: Owner) -> NodeInputs | None:
+def _node_inputs(state: ClusterState, owner: Owner, facts: Facts) -> NodeInputs | None:
     if state.node_id is None:
         return None
     return NodeInputs(state.config, state.node_id, node.mgmt_ips(state, state.config.node_name))
@@ -147,7 +156,7 @@ def _mesh_owners(state: ClusterState) -> Iterable[Owner]:
     return (MESH,) if state.node_id is not None else ()
 
 
-def _mesh_inputs(state: ClusterState, owner: Owner) -> MeshInputs | None:
+def _mesh_inputs(state: ClusterState, owner: Owner, facts: Facts) -> MeshInputs | None:
     if state.node_id is None:
         return None
     me = state.config.node_name
@@ -169,7 +178,7 @@ def _remote_owners(state: ClusterState) -> Iterable[Owner]:
     return (remote_owner(name) for name in state.nodes if name != me)
 
 
-def _remote_inputs(state: ClusterState, owner: Owner) -> RemoteInputs | None:
+def _remote_inputs(state: ClusterState, owner: Owner, facts: Facts) -> RemoteInputs | None:
     entry = state.nodes.get(owner[1])
     if state.node_id is None or entry is None or entry.name == state.config.node_name:
         return None
@@ -189,7 +198,7 @@ def _pod_owners(state: ClusterState) -> Iterable[Owner]:
     return (pod_owner(ns, name) for ns, name in state.local_pods)
 
 
-def _pod_inputs(state: ClusterState, owner: Owner) -> PodInputs | None:
+def _pod_inputs(state: ClusterState, owner: Owner, facts: Facts) -> PodInputs | None:
     pod = state.local_pods.get((owner[1], owner[2]))
     if state.node_id is None or pod is None:
         return None
@@ -244,7 +253,7 @@ def _service_owners(state: ClusterState) -> Iterable[Owner]:
     return (service_owner(ns, name) for ns, name in state.of_kind("Service"))
 
 
-def _service_inputs(state: ClusterState, owner: Owner) -> ServiceInputs | None:
+def _service_inputs(state: ClusterState, owner: Owner, facts: Facts) -> ServiceInputs | None:
     ctx = service_context(state)
     key = (owner[1], owner[2])
     service = state.of_kind("Service").get(key)
@@ -267,7 +276,7 @@ def _nat_owners(state: ClusterState) -> Iterable[Owner]:
     return (NAT,) if state.node_id is not None else ()
 
 
-def _nat_inputs(state: ClusterState, owner: Owner) -> services.ServiceContext | None:
+def _nat_inputs(state: ClusterState, owner: Owner, facts: Facts) -> services.ServiceContext | None:
     return service_context(state)
 
 
@@ -278,7 +287,6 @@ def _nat_inputs(state: ClusterState, owner: Owner) -> services.ServiceContext | 
 class PodPolicyInputs:
     """What one local pod's effective policy rules are computed from."""
 
-    interface: str
     pod: k8s.Pod  # its Kubernetes object, with this node's address for it
     policies: tuple[k8s.NetworkPolicy, ...]  # the policies that select it
     namespaces: tuple[tuple[str, k8s.Labels], ...]  # labels of the namespaces peers live in
@@ -288,13 +296,105 @@ class PodPolicyInputs:
 @attrs.frozen
 class AclInputs:
     node: policies.NodePolicyContext
-    pods: tuple[PodPolicyInputs, ...]
+    #: Every local pod with an address: its TAP, its object and its rules (a fact).
+    pods: tuple[tuple[str, k8s.Pod, policy_rules.PodRules], ...]
     source_ranges: tuple[str, ...]  # the source-range ACLs of LoadBalancer services
 
 
-@functools.lru_cache(maxsize=4096)
-def _pod_rules(i: PodPolicyInputs) -> policy_rules.PodRules:
-    """Memoized on the inputs: a pod whose inputs did not change is not computed again."""
+NO_RULES = policy_rules.PodRules()
+
+
+def rules_owner(namespace: str, name: str) -> Owner:
+    return ("rules", namespace, name)
+
+
+def _local_pod_object(state: ClusterState, key: tuple[str, str]) -> k8s.Pod | None:
+    """A local pod's Kubernetes object (or a bare one until it is reflected), with the
+    address this node gave it; None when the pod is not wired here with an address."""
+    local = state.local_pods.get(key)
+    if local is None or not local.ip:
+        return None
+    obj = state.of_kind("Pod").get(key)
+    pod = obj if isinstance(obj, k8s.Pod) else k8s.Pod(local.namespace, local.name)
+    return attrs.evolve(pod, ip=local.ip)
+
+
+def _names_every_pod(policy: k8s.NetworkPolicy) -> bool:
+    """An egress rule with a named port that reaches pods by address (no peers, or an
+    ipBlock) depends on every pod's container ports."""
+    for rule in policy.egress:
+        named = any(isinstance(p.port, str) for p in rule.ports)
+        if named and (not rule.peers or any(p.ip_block is not None for p in rule.peers)):
+            return True
+    return False
+
+
+def _unreflected_local(state: ClusterState) -> Iterator[tuple[str, str]]:
+    objects = state.of_kind("Pod")
+    return (k for k in state.local_pods if k not in objects)
+
+
+def _policy_peers(state: ClusterState, policy: k8s.NetworkPolicy) -> set[tuple[str, str]]:
+    """The pods a policy's rules may name, from the selection index."""
+    if _names_every_pod(policy):
+        return set(state.of_kind("Pod")) | set(state.local_pods)
+    found: set[tuple[str, str]] = set()
+    for sid, sel in indices.selections_of(policy).items():
+        if sid[3] == "pods":
+            continue
+        found.update(state.index.pods_selected(sid))
+        # A local pod not reflected from Kubernetes yet has no labels but is still a pod:
+        # a selector peer that takes every pod of its namespaces names it too.
+        if not sel.pod_selector.match_labels and not sel.pod_selector.match_expressions:
+            found.update(_unreflected_local(state))
+    return found
+
+
+def _selecting(state: ClusterState, key: tuple[str, str]) -> list[k8s.NetworkPolicy]:
+    """The policies that select a pod (through the index; a pod without labels yet is
+    selected by the empty selectors of its namespace)."""
+    nps = state.of_kind("NetworkPolicy")
+    if key in state.of_kind("Pod"):
+        sids = (s for s in state.index.selections_matching(key) if s[0] == "NetworkPolicy")
+        found = [nps[(s[1], s[2])] for s in sorted(sids) if s[3] == "pods"]
+    else:
+        found = [p for k, p in sorted(nps.items()) if k[0] == key[0]]
+        found = [
+            p for p in found if isinstance(p, k8s.NetworkPolicy) and p.pod_selector.matches(())
+        ]
+    return [p for p in found if isinstance(p, k8s.NetworkPolicy)]
+
+
+def _rules_owners(state: ClusterState) -> Iterable[Owner]:
+    if state.node_id is None:
+        return ()
+    return (rules_owner(*k) for k in sorted(state.local_pods) if _selecting(state, k))
+
+
+def _rules_inputs(state: ClusterState, owner: Owner, facts: Facts) -> PodPolicyInputs | None:
+    key = (owner[1], owner[2])
+    pod = _local_pod_object(state, key)
+    selecting = _selecting(state, key) if pod is not None and state.node_id is not None else []
+    if pod is None or not selecting:
+        return None
+    peer_keys: set[tuple[str, str]] = set()
+    for policy in selecting:
+        peer_keys |= _policy_peers(state, policy)
+    objects = state.of_kind("Pod")
+    peers = []
+    for peer_key in sorted(peer_keys):
+        peer = _local_pod_object(state, peer_key) or objects.get(peer_key)
+        if isinstance(peer, k8s.Pod):
+            peers.append(peer)
+    namespaces = state.of_kind("Namespace")
+    labels = []
+    for ns in sorted({p.namespace for p in peers}):
+        obj = namespaces.get(("", ns))
+        labels.append((ns, obj.labels if isinstance(obj, k8s.Namespace) else ()))
+    return PodPolicyInputs(pod, tuple(selecting), tuple(labels), tuple(peers))
+
+
+def _rules_render(i: PodPolicyInputs) -> policy_rules.PodRules:
     resolver = policy_rules.PeerResolver(dict(i.namespaces), i.peers)
     return policy_rules.pod_rules(i.pod, i.policies, resolver)
 
@@ -303,91 +403,23 @@ def _acl_owners(state: ClusterState) -> Iterable[Owner]:
     return (ACLS,) if state.node_id is not None else ()
 
 
-def _local_pod_objects(state: ClusterState) -> dict[tuple[str, str], k8s.Pod]:
-    objects = state.of_kind("Pod")
-    out = {}
-    for key, local in state.local_pods.items():
-        obj = objects.get(key)
-        pod = obj if isinstance(obj, k8s.Pod) else k8s.Pod(local.namespace, local.name)
-        out[key] = attrs.evolve(pod, ip=local.ip)
-    return out
-
-
-def _policy_peers(
-    state: ClusterState, policy: k8s.NetworkPolicy, local: dict[tuple[str, str], k8s.Pod]
-) -> set[tuple[str, str]]:
-    """The pods a policy's rules may name, from the selection index; every pod when an
-    egress rule with a named port reaches pods by address (no peers, or an ipBlock)."""
-    found: set[tuple[str, str]] = set()
-    for rule in policy.egress:
-        named = any(isinstance(p.port, str) for p in rule.ports)
-        if named and (not rule.peers or any(p.ip_block is not None for p in rule.peers)):
-            return set(state.of_kind("Pod")) | set(local)
-    for sid, sel in indices.selections_of(policy).items():
-        if sid[3] == "pods":
-            continue
-        found.update(state.index.pods_selected(sid))
-        # A local pod not reflected from Kubernetes yet has no labels but is still a pod:
-        # a selector peer that takes every pod of its namespaces names it too.
-        if not sel.pod_selector.match_labels and not sel.pod_selector.match_expressions:
-            found.update(k for k in local if k not in state.of_kind("Pod"))
-    return found
-
-
-def _pod_policy_inputs(
-    state: ClusterState, key: tuple[str, str], local: dict[tuple[str, str], k8s.Pod]
-) -> PodPolicyInputs:
-    pod = local[key]
-    objects, nps = state.of_kind("Pod"), state.of_kind("NetworkPolicy")
-    selecting = []
-    if key in objects:
-        sids = (s for s in state.index.selections_matching(key) if s[0] == "NetworkPolicy")
-        selecting = [nps[(s[1], s[2])] for s in sorted(sids) if s[3] == "pods"]
-    else:  # no labels: only the policies whose pod selector is empty select it
-        selecting = [
-            p
-            for k, p in sorted(nps.items())
-            if k[0] == key[0] and isinstance(p, k8s.NetworkPolicy) and p.pod_selector.matches(())
-        ]
-    peer_keys: set[tuple[str, str]] = set()
-    for policy in selecting:
-        assert isinstance(policy, k8s.NetworkPolicy)
-        peer_keys |= _policy_peers(state, policy, local)
-    peers = []
-    for peer_key in sorted(peer_keys):
-        peer = local.get(peer_key) or objects.get(peer_key)
-        if isinstance(peer, k8s.Pod):
-            peers.append(peer)
-    namespaces = state.of_kind("Namespace")
-    labels = []
-    for ns in sorted({p.namespace for p in peers}):
-        obj = namespaces.get(("", ns))
-        labels.append((ns, obj.labels if isinstance(obj, k8s.Namespace) else ()))
-    return PodPolicyInputs(
-        pods.tap_name(state.local_pods[key].container_id),
-        pod,
-        tuple(p for p in selecting if isinstance(p, k8s.NetworkPolicy)),
-        tuple(labels),
-        tuple(peers),
-    )
-
-
-def _acl_inputs(state: ClusterState, owner: Owner) -> AclInputs | None:
+def _acl_inputs(state: ClusterState, owner: Owner, facts: Facts) -> AclInputs | None:
     if state.node_id is None:
         return None
-    local = _local_pod_objects(state)
-    pod_inputs: tuple[PodPolicyInputs, ...] = ()
-    if state.of_kind("NetworkPolicy"):
-        pod_inputs = tuple(
-            _pod_policy_inputs(state, key, local) for key in sorted(local) if local[key].ip
-        )
+    local = []
+    for key in sorted(state.local_pods):
+        pod = _local_pod_object(state, key)
+        if pod is not None:
+            rules = facts.get(rules_owner(*key), NO_RULES)
+            assert isinstance(rules, policy_rules.PodRules)
+            local.append((pods.tap_name(state.local_pods[key].container_id), pod, rules))
     found = (state.of_kind("Service").get(k) for k in state.index.source_range_services)
     ranges = (services.source_ranges_acl_name(s) for s in found if isinstance(s, k8s.Service))
-    return AclInputs(policies.node_context(state), pod_inputs, tuple(sorted(ranges)))
+    return AclInputs(policies.node_context(state), tuple(local), tuple(sorted(ranges)))
 
 
 def _acl_render(i: AclInputs) -> Part:
-    local = [(policies.LocalPolicyPod(p.interface, p.pod), _pod_rules(p)) for p in i.pods]
+    local = [(policies.LocalPolicyPod(tap, pod), rules) for tap, pod, rules in i.pods]
     part: Part = dict(policies.assemble(local, i.node))
     host_key = keys.acl_interface(node.HOST_TAP)
     host = part.get(host_key)
@@ -410,6 +442,7 @@ KINDS: Final[dict[str, PartKind[Any]]] = {
         PartKind("pod", _pod_owners, _pod_inputs, _pod_render),
         PartKind("nat", _nat_owners, _nat_inputs, services.render_nat_node),
         PartKind("service", _service_owners, _service_inputs, _service_render),
+        PartKind("rules", _rules_owners, _rules_inputs, _rules_render, fact=True),
         PartKind("acls", _acl_owners, _acl_inputs, _acl_render),
     )
 }
@@ -420,32 +453,61 @@ def kind_of(owner: Owner) -> PartKind[Any]:
 
 
 def all_owners(state: ClusterState) -> Iterator[Owner]:
+    """Every owner of desired values (fact owners are not: see :func:`all_facts`)."""
     for kind in KINDS.values():
-        yield from kind.owners(state)
+        if not kind.fact:
+            yield from kind.owners(state)
 
 
-def render_part(state: ClusterState, owner: Owner) -> Part:
+def fact_owners(state: ClusterState) -> Iterator[Owner]:
+    for kind in KINDS.values():
+        if kind.fact:
+            yield from kind.owners(state)
+
+
+def all_facts(state: ClusterState) -> dict[Owner, object]:
+    """Every fact of a state, from scratch."""
+    facts: dict[Owner, object] = {}
+    for kind in KINDS.values():
+        if kind.fact:
+            for owner in kind.owners(state):
+                inputs = kind.inputs(state, owner, facts)
+                if inputs is not None:
+                    facts[owner] = kind.render(inputs)
+    return facts
+
+
+def render_part(state: ClusterState, owner: Owner, facts: Facts) -> Part:
     """One owner's part rendered from scratch (empty if the owner does not exist)."""
     kind = kind_of(owner)
-    inputs = kind.inputs(state, owner)
-    return {} if inputs is None else kind.render(inputs)
+    inputs = kind.inputs(state, owner, facts)
+    if inputs is None:
+        return {}
+    part: Part = kind.render(inputs)
+    return part
 
 
-def _names_in_policies(state: ClusterState, key: tuple[str, str]) -> bool:
-    """Whether a policy peer selects the pod, or a policy names every pod."""
-    if any(s[0] == "NetworkPolicy" for s in state.index.selections_matching(key)):
-        return True
-    return any(_names_every_pod(p) for p in state.of_kind("NetworkPolicy").values())
+def _dirty_selected(dirty: set[Owner], state: ClusterState, sid: indices.SelectionId) -> None:
+    """The rules of the local pods a policy selects, and so the node's ACLs."""
+    dirty.add(ACLS)
+    dirty.update(rules_owner(*k) for k in state.index.pods_selected(sid) if k in state.local_pods)
+    # local pods not reflected yet are in no selection: those of the policy's namespace
+    dirty.update(rules_owner(*k) for k in _unreflected_local(state) if k[0] == sid[1])
 
 
-def _names_every_pod(policy: object) -> bool:
-    if not isinstance(policy, k8s.NetworkPolicy):
-        return False
-    for rule in policy.egress:
-        named = any(isinstance(p.port, str) for p in rule.ports)
-        if named and (not rule.peers or any(p.ip_block is not None for p in rule.peers)):
-            return True
-    return False
+def _dirty_naming(
+    dirty: set[Owner], before: ClusterState, after: ClusterState, key: tuple[str, str]
+) -> None:
+    """A pod changed (labels, address, ports, or wired here): its own rules, and the rules of
+    the local pods selected by the policies that name it as a peer (or name every pod)."""
+    dirty.update((ACLS, rules_owner(*key)))
+    for state in (before, after):
+        for sid in state.index.selections_matching(key):
+            if sid[0] == "NetworkPolicy" and sid[3] != "pods":
+                _dirty_selected(dirty, state, (*sid[:3], "pods"))
+        for (ns, name), policy in state.of_kind("NetworkPolicy").items():
+            if isinstance(policy, k8s.NetworkPolicy) and _names_every_pod(policy):
+                _dirty_selected(dirty, state, ("NetworkPolicy", ns, name, "pods"))
 
 
 class Everything:
@@ -466,9 +528,10 @@ def dirty_owners(
     me = after.config.node_name
     match event:
         case CNIAdd() | CNIDel():
-            dirty.add(pod_owner(event.pod_namespace, event.pod_name))
+            key = (event.pod_namespace, event.pod_name)
+            dirty.add(pod_owner(*key))
             if after.of_kind("NetworkPolicy") or before.of_kind("NetworkPolicy"):
-                dirty.add(ACLS)
+                _dirty_naming(dirty, before, after, key)
         case NodeIDAllocated(name=name) | NodeIDReleased(name=name):
             if name != me:
                 dirty.update((remote_owner(name), MESH))
@@ -487,15 +550,17 @@ def dirty_owners(
                 dirty.add(service_owner(*key))
                 if any(key in st.index.source_range_services for st in (before, after)):
                     dirty.add(ACLS)
-            elif ref.kind in ("NetworkPolicy", "Namespace"):
-                dirty.add(ACLS)  # (its inputs say whether any local pod's rules changed)
+            elif ref.kind == "NetworkPolicy":
+                policy = ("NetworkPolicy", ref.namespace, ref.name, "pods")
+                for state in (before, after):
+                    _dirty_selected(dirty, state, policy)
+            elif ref.kind == "Namespace":
+                for state in (before, after):
+                    for sid in state.index.by_namespace_labels:
+                        if sid[0] == "NetworkPolicy":
+                            _dirty_selected(dirty, state, (*sid[:3], "pods"))
             elif ref.kind == "Pod":
-                if (
-                    key in after.local_pods
-                    or _names_in_policies(before, key)
-                    or _names_in_policies(after, key)
-                ):
-                    dirty.add(ACLS)
+                _dirty_naming(dirty, before, after, key)
             elif ref.kind == "EndpointSlice":
                 for state in (before, after):
                     eps = state.of_kind("EndpointSlice").get(key)
