@@ -265,6 +265,8 @@ def _decode_config(header: Header) -> Callable[[int, Mapping[str, object]], Even
 class LoadedLog:
     header: Header
     records: tuple[Record, ...]
+    #: Problems that did not stop the read (a last line cut by a killed writer).
+    warnings: tuple[str, ...] = ()
 
 
 def read_lines(lines: Iterator[str]) -> LoadedLog:
@@ -335,28 +337,96 @@ class LogErrors(EventLogError):
 
 
 def read_log(path: Path) -> LoadedLog:
+    """Read a log file. A last line cut short by a killed writer is dropped with a warning.
+
+    Only the last line, only without its newline, and only if it does not parse: a line that
+    was completely written (newline included) and is still bad is an error like any other.
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read event log {path}: {exc.strerror}") from exc
-    lines: list[str] = []
-    for number, raw in enumerate(data.splitlines(), start=1):
-        try:
-            lines.append(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise EventLogError(number, f"not valid UTF-8 at byte {exc.start}") from exc
-    return read_lines(iter(lines))
+    pieces = data.split(b"\n")
+    cut = pieces.pop()  # b"" when the file ends with a newline, as a completed write does
+    lines = [_utf8(number, raw) for number, raw in enumerate(pieces, start=1)]
+    warnings: tuple[str, ...] = ()
+    if cut:
+        number = len(pieces) + 1
+        if _is_complete_line(cut):
+            lines.append(cut.decode("utf-8"))
+        else:
+            warnings = (
+                f"line {number}: last line is incomplete (the writer was killed mid-line); ignored",
+            )
+    loaded = read_lines(iter(lines))
+    return attrs.evolve(loaded, warnings=warnings)
+
+
+def _utf8(number: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EventLogError(number, f"not valid UTF-8 at byte {exc.start}") from exc
+
+
+def _is_complete_line(raw: bytes) -> bool:
+    try:
+        json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
 # Recording
 
 
+def _seq_of(raw: bytes) -> int | None:
+    try:
+        data = json.loads(raw)
+    except ValueError:  # also UnicodeDecodeError: a line cut inside a character
+        return None
+    seq = data.get("seq") if isinstance(data, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+
+
+def last_seq(path: Path, block: int = 1 << 16) -> int | None:
+    """The seq of the last readable event line of a log file, reading it from the end.
+
+    Only the tail is read (a log is up to ``max_bytes`` large and this runs at every start);
+    a cut last line or a header-only file is skipped over, not an error.
+    """
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with fh:
+        pos = fh.seek(0, os.SEEK_END)
+        partial = b""
+        while pos > 0:
+            start = max(0, pos - block)
+            fh.seek(start)
+            pieces = (fh.read(pos - start) + partial).split(b"\n")
+            pos = start
+            # The first piece may continue in the block before this one: look at it later.
+            partial = pieces.pop(0) if pos > 0 else b""
+            for raw in reversed(pieces):
+                seq = _seq_of(raw)
+                if seq is not None:
+                    return seq
+    return None
+
+
 class EventRecorder:
-    """Appends processed events to ``<directory>/events.jsonl``, rotating by size.
+    """Appends processed events to ``<directory>/events.jsonl``, rotating by size and on start.
 
     When the current file would exceed ``max_bytes`` it becomes ``events.jsonl.1`` (older ones
-    shift up to ``.<backups>``, the oldest is dropped) and a new file with a fresh header starts.
+    shift up to ``.<backups>``, older than that are dropped) and a new file with a fresh header
+    starts. A new recorder (an agent start) rotates the same way first, so the history before a
+    crash is kept, and numbers its events after the last seq found in the kept files: seqs grow
+    through the whole file set even if the bus that feeds it starts again at 1 (give the bus
+    :attr:`next_seq` to keep the two numberings equal). Files are 0600 and the directory the
+    recorder creates 0700, whatever the umask: events carry pod names, addresses and objects.
     """
 
     def __init__(
@@ -374,13 +444,42 @@ class EventRecorder:
         self.backups = backups
         self.clock = clock
         self.path = directory / "events.jsonl"
-        directory.mkdir(parents=True, exist_ok=True)
+        if not directory.is_dir():
+            directory.mkdir(parents=True, exist_ok=True)
+            directory.chmod(0o700)
         self._fh: IO[str] | None = None
         self._size = 0
-        self._open_new()
+        kept = self._kept_files()
+        for path in kept:
+            path.chmod(0o600)  # written by an older version, or by hand
+        self._last_seq = next((s for s in map(last_seq, kept) if s is not None), 0)
+        self._offset: int | None = None
+        if kept and kept[0] == self.path:
+            self._rotate()
+        else:
+            self._open_new()
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next event must have to continue the kept files."""
+        return self._last_seq + 1
+
+    def _backup(self, index: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.{index}")
+
+    def _kept_files(self) -> list[Path]:
+        """``events.jsonl`` (if any) then its backups, newest first, up to the first gap."""
+        files = [self.path] if self.path.exists() else []
+        index = 1
+        while self._backup(index).exists():
+            files.append(self._backup(index))
+            index += 1
+        return files
 
     def _open_new(self) -> None:
-        self._fh = self.path.open("w", encoding="utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        os.fchmod(fd, 0o600)  # the umask may have taken bits off, a reused file may have more
+        self._fh = os.fdopen(fd, "w", encoding="utf-8")
         self._size = 0
         self._write(json.dumps(self.header.to_json(), sort_keys=True, separators=(",", ":")))
 
@@ -392,17 +491,23 @@ class EventRecorder:
         self._size += len(data.encode("utf-8"))
 
     def _rotate(self) -> None:
-        assert self._fh is not None
-        self._fh.close()
-        for index in range(self.backups - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{index}")
-            if older.exists():
-                os.replace(older, self.path.with_name(f"{self.path.name}.{index + 1}"))
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        kept = self._kept_files()
+        for path in kept[1:][self.backups :][::-1]:
+            path.unlink()  # beyond the configured number (it may have been lowered)
+        for index in range(min(len(kept) - 1, self.backups - 1), 0, -1):
+            os.replace(self._backup(index), self._backup(index + 1))
         if self.backups > 0:
-            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+            os.replace(self.path, self._backup(1))
         self._open_new()
 
     def record(self, seq: int, event: Event) -> None:
+        if self._offset is None:
+            # A bus started at 1 after a restart would repeat seqs already in the kept files.
+            self._offset = max(0, self.next_seq - seq)
+        seq += self._offset
         try:
             line = encode_line(seq, self.clock(), event)
         except EventLogError as exc:
@@ -411,6 +516,7 @@ class EventRecorder:
         if self._size + len(line) + 1 > self.max_bytes and self._size > 0:
             self._rotate()
         self._write(line)
+        self._last_seq = seq
 
     def close(self) -> None:
         if self._fh is not None:
