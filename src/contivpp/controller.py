@@ -9,13 +9,14 @@ if somebody waits for it; the next event is handled as usual.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 import attrs
 import structlog
 
 from contivpp import ipam
+from contivpp.desired import DesiredParts
 from contivpp.errors import ContivError
 from contivpp.events.log import EventRecorder
 from contivpp.events.state import ClusterState, fold
@@ -27,10 +28,11 @@ from contivpp.events.types import (
     ResyncRequested,
     VPPRestarted,
 )
-from contivpp.reconcile import ResyncKind, Scheduler
+from contivpp.reconcile import ResyncKind, Scheduler, ValueState
 from contivpp.reconcile.api import Key
-from contivpp.renderers import DesiredSet, render
-from contivpp.renderers.pods import pod_macs, render_pod
+from contivpp.renderers import DesiredSet
+from contivpp.renderers.parts import pod_owner
+from contivpp.renderers.pods import pod_macs
 
 log = structlog.get_logger("contivpp.controller")
 
@@ -38,14 +40,17 @@ log = structlog.get_logger("contivpp.controller")
 class DesiredSink(Protocol):
     """Where desired-state changes go (the reconciler, in the agent)."""
 
-    async def apply(self, delta: Mapping[Key, object | None], *, trigger: str) -> None:
-        """Apply a change of the desired set; raise ContivError if values failed."""
+    async def apply(self, delta: Mapping[Key, object | None], *, trigger: str) -> Mapping[Key, str]:
+        """Apply a change of the desired set; return the keys that failed, with the reason."""
 
     async def resync(
         self, desired: Mapping[Key, object], *, downstream: bool, trigger: str
-    ) -> None:
+    ) -> Mapping[Key, str]:
         """Converge the southbound to ``desired`` after reading it back (``downstream``:
-        the southbound restarted and lost its state)."""
+        the southbound restarted and lost its state); return the keys that failed."""
+
+    def problems(self, keys: Iterable[Key]) -> dict[Key, str]:
+        """Of ``keys``, those not configured in the southbound, each with the reason."""
 
 
 class ReconcilerSink:
@@ -59,22 +64,36 @@ class ReconcilerSink:
     def _wanted(self, key: Key) -> bool:
         return not self.prefixes or key.startswith(self.prefixes)
 
-    async def apply(self, delta: Mapping[Key, object | None], *, trigger: str) -> None:
+    async def apply(self, delta: Mapping[Key, object | None], *, trigger: str) -> Mapping[Key, str]:
         wanted = {k: v for k, v in delta.items() if self._wanted(k)}
-        if wanted:
-            record = await self.scheduler.commit(wanted, trigger=trigger)
-            record.raise_for_errors()
+        if not wanted:
+            return {}
+        record = await self.scheduler.commit(wanted, trigger=trigger)
+        return {key: str(error) for key, error in record.errors.items()}
 
     async def resync(
         self, desired: Mapping[Key, object], *, downstream: bool, trigger: str
-    ) -> None:
+    ) -> Mapping[Key, str]:
         wanted = {k: v for k, v in desired.items() if self._wanted(k)}
         if downstream:
             # The scheduler already holds exactly this desired set (it gets every delta).
             record = await self.scheduler.resync(ResyncKind.DOWNSTREAM, trigger=trigger)
         else:
             record = await self.scheduler.resync(ResyncKind.FULL, desired=wanted, trigger=trigger)
-        record.raise_for_errors()
+        return {key: str(error) for key, error in record.errors.items()}
+
+    def problems(self, keys: Iterable[Key]) -> dict[Key, str]:
+        out = {}
+        for key in keys:
+            if not self._wanted(key):
+                continue
+            status = self.scheduler.status(key)
+            if status.state is not ValueState.CONFIGURED:
+                reason = str(status.error) if status.error else ""
+                if not reason and status.missing:
+                    reason = "waits for " + ", ".join(status.missing)
+                out[key] = f"{status.state.value}" + (f": {reason}" if reason else "")
+        return out
 
 
 @attrs.frozen
@@ -105,14 +124,24 @@ class Controller:
         *,
         recorder: EventRecorder | None = None,
         sink: DesiredSink | None = None,
+        strict: bool = False,
     ) -> None:
+        """``strict`` (tests): a renderer bug such as two owners of one key raises."""
         self.state = state
         self.recorder = recorder
         self.sink = sink
-        self.desired: DesiredSet = {}
+        self.parts = DesiredParts(strict=strict)
         self.rejections: list[Rejection] = []
         self.handled = 0
         self.apply_errors = 0
+        #: Parts rendered and desired values changed by the last event (benchmarks, logs).
+        self.last_rendered = 0
+        self.last_touched = 0
+
+    @property
+    def desired(self) -> DesiredSet:
+        """The whole desired set (a copy, O(N))."""
+        return self.parts.merged()
 
     async def handle(self, seq: int, event: Event) -> None:
         self.handled += 1
@@ -120,65 +149,69 @@ class Controller:
             self.recorder.record(seq, event)
         before = self.state
         try:
-            self.state = fold(self.state, event)
+            after = fold(before, event)
+            change = self.parts.prepare(before, after, event)
         except ContivError as exc:
-            self.rejections.append(Rejection(seq, _event_name(event), str(exc)))
-            log.warning(
-                "event_rejected", event_seq=seq, event_type=_event_name(event), error=str(exc)
-            )
-            _answer(event, CNIOutcome(error=str(exc)))
+            # Rejected as a whole: neither the state nor the desired set moves.
+            self._reject(seq, event, str(exc))
             return
+        self.state = after
+        delta = self.parts.commit(change)
+        self.last_rendered, self.last_touched = change.rendered, len(delta)
         if self.sink is not None:
-            delta = self._delta(before, event)
-            desired = self.desired
             trigger = f"event {seq} {_event_name(event)}"
-            try:
-                if isinstance(event, VPPRestarted | ResyncRequested):
-                    downstream = isinstance(event, VPPRestarted)
-                    await self.sink.resync(desired, downstream=downstream, trigger=trigger)
-                elif delta:
-                    await self.sink.apply(delta, trigger=trigger)
-            except ContivError as exc:
-                # The state moved on and the reconciler keeps retrying what failed; a waiting
-                # CNI caller learns that its pod is not (yet) wired.
+            if isinstance(event, VPPRestarted | ResyncRequested):
+                downstream = isinstance(event, VPPRestarted)
+                failed = await self.sink.resync(
+                    self.parts.merged(), downstream=downstream, trigger=trigger
+                )
+            elif delta:
+                failed = await self.sink.apply(delta, trigger=trigger)
+            else:
+                failed = {}
+            if failed:
+                # The reconciler keeps retrying what failed; a CNI caller is judged below by
+                # its own pod's values only.
                 self.apply_errors += 1
-                log.error("apply_failed", event_seq=seq, error=str(exc))
-                _answer(event, CNIOutcome(error=f"applying the configuration failed: {exc}"))
-                return
+                log.error(
+                    "apply_failed", event_seq=seq, failed=len(failed), error=_first_error(failed)
+                )
+            if isinstance(event, CNIAdd):
+                problems = self._pod_problems(event)
+                if problems:
+                    await self._undo_add(seq, event, before, problems)
+                    return
         _answer(event, self._outcome(event))
 
-    def _delta(self, before: ClusterState, event: Event) -> dict[Key, object | None]:
-        """Update ``self.desired``; return what changed.
+    def _reject(self, seq: int, event: Event, error: str) -> None:
+        self.rejections.append(Rejection(seq, _event_name(event), error))
+        log.warning("event_rejected", event_seq=seq, event_type=_event_name(event), error=error)
+        _answer(event, CNIOutcome(error=error))
 
-        A CNI event changes one pod and nothing else, so only that pod is rendered again
-        (O(1) per pod instead of O(pods)); any other event renders the whole set and diffs.
-        """
+    def _pod_problems(self, event: CNIAdd) -> dict[Key, str]:
+        assert self.sink is not None
+        own = self.parts.part(pod_owner(event.pod_namespace, event.pod_name))
+        return self.sink.problems(own.keys())
+
+    async def _undo_add(
+        self, seq: int, event: CNIAdd, before: ClusterState, problems: Mapping[Key, str]
+    ) -> None:
+        """A pod whose own values did not apply is not kept: the state goes back to before the
+        ADD (its address is free again, nothing is persisted) and its values are withdrawn."""
+        assert self.sink is not None
         after = self.state
-        if (
-            isinstance(event, CNIAdd | CNIDel)
-            and before.node_id == after.node_id
-            and before.config is after.config
-            and after.node_id is not None
-            and self.desired
-        ):
-            key = (event.pod_namespace, event.pod_name)
-            old = before.local_pods.get(key)
-            new = after.local_pods.get(key)
-            if old is new:
-                return {}
-            old_part = render_pod(after.config, after.node_id, old) if old else {}
-            new_part = render_pod(after.config, after.node_id, new) if new else {}
-            delta = diff(old_part, new_part)
-            for k, v in delta.items():
-                if v is None:
-                    self.desired.pop(k, None)
-                else:
-                    self.desired[k] = v
-            return delta
-        desired = render(after)
-        delta = diff(self.desired, desired)
-        self.desired = desired
-        return delta
+        self.state = before
+        delta = self.parts.commit(self.parts.prepare(after, before, event))
+        if delta:
+            failed = await self.sink.apply(delta, trigger=f"event {seq} undo CNIAdd")
+            if failed:
+                self.apply_errors += 1
+                log.error("undo_failed", event_seq=seq, error=_first_error(failed))
+        key = next(iter(sorted(problems)))
+        error = f"the pod's configuration failed ({key}: {problems[key]})"
+        if len(problems) > 1:
+            error += f" and {len(problems) - 1} more value(s)"
+        self._reject(seq, event, error)
 
     def _outcome(self, event: Event) -> CNIOutcome:
         if not isinstance(event, CNIAdd):
@@ -190,6 +223,11 @@ class Controller:
         return CNIOutcome(
             ip=pod.ip, gateway=str(gateway), mac=pod_macs(pod.container_id, pod.ifname)[0]
         )
+
+
+def _first_error(failed: Mapping[Key, str]) -> str:
+    key = min(failed)
+    return f"{key}: {failed[key]}"
 
 
 def _answer(event: Event, outcome: CNIOutcome) -> None:

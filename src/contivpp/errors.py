@@ -20,7 +20,8 @@ with their cause chained (``raise X(...) from exc``)::
     │   ├── VPPUsageError        a request that can never work (unknown message, bad field)
     │   └── VPPApiError          a reply with retval != 0 (message name, retval, retriable)
     ├── DatastoreError           etcd
-    └── IPAMError                address plan exhausted / conflicting
+    ├── IPAMError                address plan exhausted / conflicting
+    └── RenderError              a renderer broke its contract (two owners of one key)
 """
 
 from __future__ import annotations
@@ -135,3 +136,7 @@ class DatastoreError(ContivError):
 
 class IPAMError(ContivError):
     """The address plan cannot satisfy a request (exhausted, conflicting, out of range)."""
+
+
+class RenderError(ContivError):
+    """A renderer broke its contract: two owners rendered the same key."""

@@ -77,6 +77,17 @@ def vxlan_ip(cfg: IPAMConfig, node_id: int) -> IPv4Address:
     return _nth_host(cfg.vxlan_cidr, node_id, "vxlanCIDR")
 
 
+def check_node_id(cfg: IPAMConfig, node_id: int, node_name: str) -> None:
+    """Raise :class:`IPAMError` (naming the node) unless ``node_id`` fits every range."""
+    try:
+        node_pod_subnet(cfg, node_id)
+        vpp_host_subnet(cfg, node_id)
+        node_interconnect_ip(cfg, node_id)
+        vxlan_ip(cfg, node_id)
+    except IPAMError as exc:
+        raise IPAMError(f"node {node_name}: {exc}") from exc
+
+
 PodRef = tuple[str, str]
 """(namespace, name) of a pod."""
 

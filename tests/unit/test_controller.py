@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+
+import pytest
 
 from contivpp.config import AgentConfig
 from contivpp.controller import Controller, diff
-from contivpp.events.state import initial_state
+from contivpp.errors import IPAMError
+from contivpp.events.state import LocalPod, initial_state
 from contivpp.events.types import (
     CNIAdd,
     CNIDel,
@@ -18,21 +21,29 @@ from contivpp.events.types import (
 )
 from contivpp.model import keys
 from contivpp.reconcile.api import Key
-from contivpp.renderers import render
+from contivpp.renderers import pods, render
 
 
 class RecordingSink:
-    def __init__(self) -> None:
+    """Records what it is asked; ``broken`` keys are reported as failed and not configured."""
+
+    def __init__(self, broken: frozenset[Key] = frozenset()) -> None:
         self.deltas: list[dict[Key, object | None]] = []
         self.resyncs: list[tuple[bool, dict[Key, object]]] = []
+        self.broken = broken
 
-    async def apply(self, delta: Mapping[Key, object | None], *, trigger: str) -> None:
+    async def apply(self, delta: Mapping[Key, object | None], *, trigger: str) -> Mapping[Key, str]:
         self.deltas.append(dict(delta))
+        return {k: "failed: boom" for k, v in delta.items() if k in self.broken and v is not None}
 
     async def resync(
         self, desired: Mapping[Key, object], *, downstream: bool, trigger: str
-    ) -> None:
+    ) -> Mapping[Key, str]:
         self.resyncs.append((downstream, dict(desired)))
+        return {}
+
+    def problems(self, keys: Iterable[Key]) -> dict[Key, str]:
+        return {k: "failed: boom" for k in keys if k in self.broken}
 
 
 def test_diff() -> None:
@@ -107,3 +118,104 @@ async def test_incremental_pod_rendering_matches_a_full_render() -> None:
             else:
                 applied[key] = value
     assert applied == render(controller.state), "the deltas add up to the desired set"
+
+
+async def test_an_out_of_range_node_id_is_rejected_and_the_node_keeps_working() -> None:
+    """Issue 14 defect 1: one bad allocatedIDs record must not break every later event."""
+    sink = RecordingSink()
+    controller = Controller(initial_state(AgentConfig("node-1")), sink=sink, strict=True)
+    await controller.handle(1, NodeIDAllocated("node-1", 1))
+    before = controller.state
+    await controller.handle(2, NodeIDAllocated("node-evil", 300, ("192.168.16.44/24",)))
+    assert controller.state is before
+    assert controller.rejections[0].seq == 2
+    assert controller.rejections[0].error == (
+        "node node-evil: node ID 300 does not fit podSubnetCIDR 10.1.0.0/16 split into /24"
+    )
+    await controller.handle(3, NodeIDAllocated("node-2", 2))
+    assert keys.interface("vxlan2") in sink.deltas[-1]
+    assert controller.desired == render(controller.state)
+
+
+async def test_a_render_failure_rejects_the_event_and_rolls_the_state_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sink = RecordingSink()
+    controller = Controller(initial_state(AgentConfig("node-1")), sink=sink, strict=True)
+    await controller.handle(1, NodeIDAllocated("node-1", 1))
+    real = pods.render_pod
+
+    def render_pod(config: AgentConfig, node_id: int, pod: LocalPod) -> dict[Key, object]:
+        if pod.name == "bad":
+            raise IPAMError("no room for this pod")
+        return real(config, node_id, pod)
+
+    monkeypatch.setattr(pods, "render_pod", render_pod)
+    before, desired, deltas = controller.state, controller.desired, len(sink.deltas)
+    reply: asyncio.Future[CNIOutcome] = asyncio.get_running_loop().create_future()
+    await controller.handle(2, CNIAdd("c1", "/n/bad", "eth0", "d", "bad", reply=reply))
+    assert reply.result().error == "no room for this pod"
+    assert controller.state is before and controller.desired == desired
+    assert len(sink.deltas) == deltas
+    await controller.handle(3, CNIAdd("c2", "/n/good", "eth0", "d", "good"))
+    assert controller.state.local_pods[("d", "good")].ip == "10.1.1.2"  # 10.1.1.2 not leaked
+
+
+async def test_an_add_with_an_invalid_ifname_fails_and_keeps_nothing() -> None:
+    """Issue 14 defect 2: CNI_IFNAME longer than 15 bytes used to be answered with success."""
+    sink = RecordingSink()
+    controller = Controller(initial_state(AgentConfig("node-1")), sink=sink, strict=True)
+    await controller.handle(1, NodeIDAllocated("node-1", 1))
+    reply: asyncio.Future[CNIOutcome] = asyncio.get_running_loop().create_future()
+    await controller.handle(2, CNIAdd("c1", "/n/p", "eth0123456789abc", "d", "p", reply=reply))
+    assert reply.result() == CNIOutcome(
+        error="CNI_IFNAME 'eth0123456789abc' is not a valid Linux interface name (1-15 bytes, "
+        "not '.' or '..', no '/', ':' or whitespace)"
+    )
+    assert ("d", "p") not in controller.state.local_pods and len(sink.deltas) == 1
+
+
+async def test_an_add_whose_own_values_fail_is_undone_and_frees_its_address() -> None:
+    """Issue 14 defect 5 and issue 9: a failed ADD leaves no trace; the pod is judged by its
+    own keys only."""
+    tap = keys.interface("tap-c1")
+    sink = RecordingSink(broken=frozenset({tap}))
+    controller = Controller(initial_state(AgentConfig("node-1")), sink=sink, strict=True)
+    await controller.handle(1, NodeIDAllocated("node-1", 1))
+    reply: asyncio.Future[CNIOutcome] = asyncio.get_running_loop().create_future()
+    await controller.handle(2, CNIAdd("c1", "/n/p", "eth0", "d", "p", reply=reply))
+    assert reply.result().error == (
+        "the pod's configuration failed (vpp/interface/tap-c1: failed: boom)"
+    )
+    assert ("d", "p") not in controller.state.local_pods
+    assert controller.state.allocator is not None
+    assert controller.state.allocator.address_of(("d", "p")) is None
+    added, withdrawn = sink.deltas[-2], sink.deltas[-1]
+    assert tap in added and set(withdrawn) == set(added)
+    assert all(v is None for v in withdrawn.values())
+    assert controller.desired == render(controller.state)
+    assert [r.event for r in controller.rejections] == ["CNIAdd"]
+
+
+async def test_an_add_is_not_failed_by_values_that_are_not_the_pods() -> None:
+    """Issue 9 item 7: another value failing in the same transaction does not fail the ADD."""
+    sink = RecordingSink(broken=frozenset({keys.interface("podGwLoop")}))
+    controller = Controller(initial_state(AgentConfig("node-1")), sink=sink, strict=True)
+    await controller.handle(1, NodeIDAllocated("node-1", 1))
+    reply: asyncio.Future[CNIOutcome] = asyncio.get_running_loop().create_future()
+    await controller.handle(2, CNIAdd("c1", "/n/p", "eth0", "d", "p", reply=reply))
+    assert reply.result().error == "" and reply.result().ip == "10.1.1.2"
+
+
+async def test_two_pods_cannot_share_a_container_id() -> None:
+    """Found by the oracle: a container ID names the pod's VPP TAP, so it is one pod's."""
+    controller = Controller(initial_state(AgentConfig("node-1")), strict=True)
+    await controller.handle(1, NodeIDAllocated("node-1", 1))
+    await controller.handle(2, CNIAdd("c1", "/n/a", "eth0", "d", "a"))
+    reply: asyncio.Future[CNIOutcome] = asyncio.get_running_loop().create_future()
+    await controller.handle(3, CNIAdd("c1", "/n/b", "eth0", "x", "b", reply=reply))
+    assert reply.result().error == "container ID c1 of pod x/b is already wired for pod d/a"
+    # the pod may get a new sandbox, and the old container ID is then free
+    await controller.handle(4, CNIAdd("c2", "/n/a2", "eth0", "d", "a"))
+    await controller.handle(5, CNIAdd("c1", "/n/b", "eth0", "x", "b"))
+    assert ("x", "b") in controller.state.local_pods

@@ -20,7 +20,7 @@ import immutables
 
 from contivpp import ipam
 from contivpp.config import AgentConfig
-from contivpp.errors import IPAMError
+from contivpp.errors import InputError, IPAMError
 from contivpp.events import k8s
 from contivpp.events.types import (
     CNIAdd,
@@ -69,6 +69,8 @@ class ClusterState:
     nodes: immutables.Map[str, NodeEntry] = immutables.Map()
     objects: immutables.Map[str, immutables.Map[ObjKey, k8s.K8sObject]] = immutables.Map()
     local_pods: immutables.Map[ObjKey, LocalPod] = immutables.Map()
+    #: container ID -> the local pod wired with it (IDs name VPP interfaces: one pod each).
+    containers: immutables.Map[str, ObjKey] = immutables.Map()
     allocator: ipam.PodAllocator | None = None
     vpp_epoch: int = 0
     resyncs: int = 0
@@ -124,6 +126,8 @@ def fold(state: ClusterState, event: Event) -> ClusterState:
 
 
 def _node_id_allocated(state: ClusterState, event: NodeIDAllocated) -> ClusterState:
+    # An ID outside the address plan would break every render that touches that node.
+    ipam.check_node_id(state.config.ipam, event.id, event.name)
     for other in state.nodes.values():
         if other.id == event.id and other.name != event.name:
             raise IPAMError(
@@ -151,6 +155,17 @@ def _node_id_allocated(state: ClusterState, event: NodeIDAllocated) -> ClusterSt
 
 def _pod_added(state: ClusterState, event: CNIAdd) -> ClusterState:
     key = (event.pod_namespace, event.pod_name)
+    _check_ifname(event.ifname)
+    holder = state.containers.get(event.container_id)
+    if holder is not None and holder != key:
+        raise InputError(
+            f"container ID {event.container_id} of pod {key[0]}/{key[1]} is already wired "
+            f"for pod {holder[0]}/{holder[1]}"
+        )
+    containers = state.containers
+    previous = state.local_pods.get(key)
+    if previous is not None and previous.container_id != event.container_id:
+        containers = containers.delete(previous.container_id)  # a new sandbox replaces it
     allocator = state.allocator
     ip = ""
     if allocator is not None:
@@ -170,7 +185,23 @@ def _pod_added(state: ClusterState, event: CNIAdd) -> ClusterState:
         ifname=event.ifname,
         ip=ip,
     )
-    return attrs.evolve(state, local_pods=state.local_pods.set(key, pod), allocator=allocator)
+    return attrs.evolve(
+        state,
+        local_pods=state.local_pods.set(key, pod),
+        containers=containers.set(event.container_id, key),
+        allocator=allocator,
+    )
+
+
+def _check_ifname(name: str) -> None:
+    """Linux's rules for an interface name (``dev_valid_name``): 1-15 bytes, not "." or "..",
+    no "/", ":" or whitespace."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if not raw or len(raw) > 15 or name in (".", "..") or any(c in name for c in "/: \t\n\r\v\f"):
+        raise InputError(
+            f"CNI_IFNAME {name!r} is not a valid Linux interface name (1-15 bytes, "
+            "not '.' or '..', no '/', ':' or whitespace)"
+        )
 
 
 def _pod_deleted(state: ClusterState, event: CNIDel) -> ClusterState:
@@ -180,4 +211,9 @@ def _pod_deleted(state: ClusterState, event: CNIDel) -> ClusterState:
     if pod is None or (event.container_id and pod.container_id != event.container_id):
         return state
     allocator = state.allocator.release(key) if state.allocator is not None else None
-    return attrs.evolve(state, local_pods=state.local_pods.delete(key), allocator=allocator)
+    return attrs.evolve(
+        state,
+        local_pods=state.local_pods.delete(key),
+        containers=state.containers.delete(pod.container_id),
+        allocator=allocator,
+    )

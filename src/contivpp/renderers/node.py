@@ -21,7 +21,7 @@ import attrs
 from contivpp import ipam
 from contivpp.config import AgentConfig
 from contivpp.events import k8s
-from contivpp.events.state import ClusterState
+from contivpp.events.state import ClusterState, NodeEntry
 from contivpp.model import keys
 from contivpp.model.linux import LinuxRoute
 from contivpp.model.vpp import (
@@ -82,19 +82,17 @@ def mgmt_ips(state: ClusterState, node_name: str) -> tuple[str, ...]:
     return tuple(str(ip) for ip in sorted(ips))
 
 
+def remote_node(state: ClusterState, entry: NodeEntry) -> RemoteNode:
+    """What this node needs to know of another node to reach it."""
+    vpp_ip = entry.ip_addresses[0].split("/")[0] if entry.ip_addresses else ""
+    if not vpp_ip:
+        vpp_ip = str(ipam.node_interconnect_ip(state.config.ipam, entry.id))
+    return RemoteNode(entry.name, entry.id, vpp_ip, mgmt_ips(state, entry.name))
+
+
 def remote_nodes(state: ClusterState) -> tuple[RemoteNode, ...]:
-    out = []
-    for name, entry in sorted(state.nodes.items(), key=lambda item: item[1].id):
-        if name == state.config.node_name:
-            continue
-        vpp_ip = ""
-        for cidr in entry.ip_addresses:
-            vpp_ip = cidr.split("/")[0]
-            break
-        if not vpp_ip:
-            vpp_ip = str(ipam.node_interconnect_ip(state.config.ipam, entry.id))
-        out.append(RemoteNode(name, entry.id, vpp_ip, mgmt_ips(state, name)))
-    return tuple(out)
+    entries = sorted(state.nodes.values(), key=lambda entry: entry.id)
+    return tuple(remote_node(state, e) for e in entries if e.name != state.config.node_name)
 
 
 def _route(out: dict[Key, object], route: Route) -> None:
@@ -102,13 +100,41 @@ def _route(out: dict[Key, object], route: Route) -> None:
 
 
 def render_node(state: ClusterState) -> dict[Key, object]:
+    """The whole node-level set: the node's own part, the mesh, and one part per remote node."""
     config, node_id = state.config, state.node_id
     if node_id is None:
         return {}
+    remotes = remote_nodes(state)
+    out = render_node_base(config, node_id, mgmt_ips(state, config.node_name))
+    out.update(render_mesh(config, node_id, tuple(r.id for r in remotes)))
+    for remote in remotes:
+        out.update(render_remote(config, node_id, remote))
+    return out
+
+
+def render_node_base(
+    config: AgentConfig, node_id: int, host_ips: tuple[str, ...]
+) -> dict[Key, object]:
+    """This node's own values: VRFs, the pod gateway, the VPP-host link, the VXLAN end point."""
     out: dict[Key, object] = {}
     _vrfs_and_gateway(out, config, node_id)
-    _host_link(out, config, node_id, mgmt_ips(state, config.node_name))
-    _vxlan_mesh(out, config, node_id, remote_nodes(state))
+    _host_link(out, config, node_id, host_ips)
+    plan = config.ipam
+    out[keys.interface(NIC_LOOPBACK)] = Interface(
+        name=NIC_LOOPBACK,
+        kind="loopback",
+        vrf=config.main_vrf,
+        ip_addresses=(
+            f"{ipam.node_interconnect_ip(plan, node_id)}/{plan.node_interconnect_cidr.prefixlen}",
+        ),
+    )
+    out[keys.interface(VXLAN_BVI)] = Interface(
+        name=VXLAN_BVI,
+        kind="loopback",
+        vrf=config.pod_vrf,
+        mac=bvi_mac(node_id),
+        ip_addresses=(f"{ipam.vxlan_ip(plan, node_id)}/{plan.vxlan_cidr.prefixlen}",),
+    )
     return out
 
 
@@ -180,52 +206,55 @@ def _host_link(
         out[keys.linux_route("", route.dst)] = route
 
 
-def _vxlan_mesh(
-    out: dict[Key, object], config: AgentConfig, node_id: int, remotes: tuple[RemoteNode, ...]
-) -> None:
-    plan = config.ipam
-    node_ip = ipam.node_interconnect_ip(plan, node_id)
-    out[keys.interface(NIC_LOOPBACK)] = Interface(
-        name=NIC_LOOPBACK,
-        kind="loopback",
-        vrf=config.main_vrf,
-        ip_addresses=(f"{node_ip}/{plan.node_interconnect_cidr.prefixlen}",),
-    )
-    out[keys.interface(VXLAN_BVI)] = Interface(
-        name=VXLAN_BVI,
-        kind="loopback",
-        vrf=config.pod_vrf,
-        mac=bvi_mac(node_id),
-        ip_addresses=(f"{ipam.vxlan_ip(plan, node_id)}/{plan.vxlan_cidr.prefixlen}",),
-    )
+def tunnel_name(remote_id: int) -> str:
+    return f"vxlan{remote_id}"
+
+
+def render_mesh(
+    config: AgentConfig, node_id: int, remote_ids: tuple[int, ...]
+) -> dict[Key, object]:
+    """The VXLAN bridge domain: the BVI and one tunnel per remote node (``remote_ids`` in
+    ID order). One value, because VPP's bridge domain lists its members."""
     members = [BridgeDomainMember(VXLAN_BVI, bvi=True, split_horizon_group=0)]
-    for remote in remotes:
-        tunnel = f"vxlan{remote.id}"
-        out[keys.interface(tunnel)] = Interface(
-            name=tunnel,
-            kind="vxlan",
-            vrf=config.main_vrf,
-            vxlan=VxlanLink(src=str(node_ip), dst=remote.vpp_ip, vni=config.vxlan_vni),
-        )
-        members.append(BridgeDomainMember(tunnel, split_horizon_group=VXLAN_SPLIT_HORIZON_GROUP))
-        remote_bvi_ip = str(ipam.vxlan_ip(plan, remote.id))
-        remote_mac = bvi_mac(remote.id)
-        out[keys.neighbor(VXLAN_BVI, remote_bvi_ip)] = Neighbor(
-            VXLAN_BVI, remote_bvi_ip, remote_mac
-        )
-        out[keys.l2fib(VXLAN_BD, remote_mac)] = L2FibEntry(
-            VXLAN_BD, VXLAN_BD_ID, remote_mac, tunnel
-        )
-        destinations = [
-            str(ipam.node_pod_subnet(plan, remote.id)),
-            str(ipam.vpp_host_subnet(plan, remote.id)),
-            *(f"{ip}/32" for ip in remote.mgmt_ips),
-        ]
-        for dst in destinations:
-            _route(
-                out,
-                Route(vrf=config.pod_vrf, dst=dst, next_hop=remote_bvi_ip, out_interface=VXLAN_BVI),
-            )
-    out[keys.bridge_domain(VXLAN_BD)] = BridgeDomain(
-        name=VXLAN_BD, bd_id=VXLAN_BD_ID, members=tuple(members)
+    members.extend(
+        BridgeDomainMember(tunnel_name(rid), split_horizon_group=VXLAN_SPLIT_HORIZON_GROUP)
+        for rid in remote_ids
     )
+    return {
+        keys.bridge_domain(VXLAN_BD): BridgeDomain(
+            name=VXLAN_BD, bd_id=VXLAN_BD_ID, members=tuple(members)
+        )
+    }
+
+
+def render_remote(config: AgentConfig, node_id: int, remote: RemoteNode) -> dict[Key, object]:
+    """What reaches one remote node: its tunnel, its BVI's ARP and L2 FIB entries, and routes
+    to its pod and VPP-host subnets and management addresses."""
+    plan = config.ipam
+    out: dict[Key, object] = {}
+    tunnel = tunnel_name(remote.id)
+    out[keys.interface(tunnel)] = Interface(
+        name=tunnel,
+        kind="vxlan",
+        vrf=config.main_vrf,
+        vxlan=VxlanLink(
+            src=str(ipam.node_interconnect_ip(plan, node_id)),
+            dst=remote.vpp_ip,
+            vni=config.vxlan_vni,
+        ),
+    )
+    remote_bvi_ip = str(ipam.vxlan_ip(plan, remote.id))
+    remote_mac = bvi_mac(remote.id)
+    out[keys.neighbor(VXLAN_BVI, remote_bvi_ip)] = Neighbor(VXLAN_BVI, remote_bvi_ip, remote_mac)
+    out[keys.l2fib(VXLAN_BD, remote_mac)] = L2FibEntry(VXLAN_BD, VXLAN_BD_ID, remote_mac, tunnel)
+    destinations = [
+        str(ipam.node_pod_subnet(plan, remote.id)),
+        str(ipam.vpp_host_subnet(plan, remote.id)),
+        *(f"{ip}/32" for ip in remote.mgmt_ips),
+    ]
+    for dst in destinations:
+        _route(
+            out,
+            Route(vrf=config.pod_vrf, dst=dst, next_hop=remote_bvi_ip, out_interface=VXLAN_BVI),
+        )
+    return out
