@@ -23,6 +23,7 @@ from contivpp.config import AgentConfig, is_ipv4
 from contivpp.errors import ConfigError, EventLogError, K8sObjectError
 from contivpp.events import k8s
 from contivpp.events.types import (
+    AllocatorPositionRestored,
     CNIAdd,
     CNIDel,
     ConfigChanged,
@@ -101,6 +102,8 @@ def encode_event(event: Event) -> dict[str, object]:
             if isinstance(event, CNIAdd) and event.ip:
                 fields["ip"] = event.ip
             return fields
+        case AllocatorPositionRestored(ip=ip):
+            return {"type": "ipam.position", "ip": ip}
         case VPPConnected():
             return {"type": "vpp.connected"}
         case VPPRestarted():
@@ -222,13 +225,22 @@ def _decode_cni(cls: type[CNIAdd] | type[CNIDel]) -> Callable[[int, Mapping[str,
         namespace = str(_field(line, data, "pod_namespace", str))
         name = str(_field(line, data, "pod_name", str))
         if cls is CNIAdd and "ip" in data:
-            ip = str(_field(line, data, "ip", str))
-            if not is_ipv4(ip):
-                raise EventLogError(line, f"field 'ip' is not an IPv4 address: {ip!r}")
+            ip = _ipv4_field(line, data, "ip")
             return CNIAdd(container_id, netns, ifname, namespace, name, ip=ip)
         return cls(container_id, netns, ifname, namespace, name)
 
     return decode
+
+
+def _ipv4_field(line: int, data: Mapping[str, object], name: str) -> str:
+    value = str(_field(line, data, name, str))
+    if not is_ipv4(value):
+        raise EventLogError(line, f"field {name!r} is not an IPv4 address: {value!r}")
+    return value
+
+
+def _decode_position(line: int, data: Mapping[str, object]) -> Event:
+    return AllocatorPositionRestored(_ipv4_field(line, data, "ip"))
 
 
 def _decode_resync(line: int, data: Mapping[str, object]) -> Event:
@@ -245,6 +257,7 @@ _DECODERS: dict[str, Callable[[int, Mapping[str, object]], Event]] = {
     "node.release": _decode_node_release,
     "cni.add": _decode_cni(CNIAdd),
     "cni.del": _decode_cni(CNIDel),
+    "ipam.position": _decode_position,
     "vpp.connected": lambda line, data: VPPConnected(),
     "vpp.restarted": lambda line, data: VPPRestarted(),
     "resync": _decode_resync,
