@@ -29,10 +29,10 @@ def test_namespace() -> None:
     }
     encoded = encode_object(raw)
     assert encoded.key == "/vnf-agent/contiv-ksr/k8s/namespace/prod"
-    assert encoded.value == (
-        '{"apiVersion":"v1","kind":"Namespace","metadata":{"annotations":{"contivpp.io/keep":"1"},'
-        '"labels":{"team":"ünïcode"},"name":"prod","uid":"u-ns"}}'
-    ).encode("utf-8")
+    assert encoded.value == (  # UTF-8 as is, not \u escapes
+        b'{"apiVersion":"v1","kind":"Namespace","metadata":{"annotations":{"contivpp.io/keep":'
+        b'"1"},"labels":{"team":"\xc3\xbcn\xc3\xafcode"},"name":"prod","uid":"u-ns"}}'
+    )
 
 
 def test_pod() -> None:
