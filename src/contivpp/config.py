@@ -23,9 +23,16 @@ def _net(text: str) -> IPv4Network:
     return IPv4Network(text)
 
 
-def setting_name(where: str, name: str) -> str:
-    """``where.name``, or just ``name`` at the top of a file (``where`` empty)."""
-    return f"{where}.{name}" if where else name
+def setting_name(where: str, name: object) -> str:
+    """``where.name``, or just ``name`` at the top of a file (``where`` empty).
+
+    A name that is not plainly printable (a YAML key with a newline, an empty key) is quoted,
+    so an error about it stays one readable line.
+    """
+    text = str(name)
+    if not text or not text.isprintable():
+        text = repr(text)
+    return f"{where}.{text}" if where else text
 
 
 def describe(value: object) -> str:
@@ -88,7 +95,7 @@ class IPAMConfig:
         kwargs: dict[str, Any] = {}
         for json_name, value in data.items():
             attr = _IPAM_FIELDS.get(json_name)
-            name = setting_name(where, str(json_name))
+            name = setting_name(where, json_name)
             if attr is None:
                 known = ", ".join(_IPAM_FIELDS)
                 raise ConfigError(f"{name}: unknown setting (known: {known})")
@@ -154,7 +161,7 @@ class AgentConfig:
             raise ConfigError(f"{where or 'config'}: expected an object, got {type(data).__name__}")
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
-            qualified = setting_name(where, str(name))
+            qualified = setting_name(where, name)
             if name == "ipam":
                 kwargs["ipam"] = IPAMConfig.from_json(value, qualified)
             elif name in _INT_KNOBS:

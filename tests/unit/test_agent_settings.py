@@ -93,6 +93,10 @@ def load(tmp_path: Path, text: str) -> object:
         ("ipam: {podSubnetCIDR: 10.1.0.1/16}", "ipam.podSubnetCIDR: 10.1.0.1/16 has host bits set"),
         ("ipam: 3", "ipam: expected an object, got int"),
         ("cniTimeout: 5", "cniTimeout: unknown setting"),
+        ('"\\n": 1', "'\\n': unknown setting"),  # found by the fuzzer: one line, quoted
+        ('eventLog: {"": 1}', "eventLog.'': unknown setting (known: directory, maxBytes, backups)"),
+        ('cniSocket: "\\ud800"', "cniSocket: not a valid path (lone surrogates): '\\ud800'"),
+        ('stateDir: "a\\0b"', "stateDir: not a valid path (NUL character): 'a\\x00b'"),
         ("- a", "expected a mapping at the top level, got list"),
     ],
 )

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import yaml
 
-from contivpp.config import AgentConfig, EventLogConfig, describe, int_setting
+from contivpp.config import AgentConfig, EventLogConfig, describe, int_setting, setting_name
 from contivpp.datastore.etcd import parse_endpoints
 from contivpp.errors import ConfigError, DatastoreError
 
@@ -72,7 +72,12 @@ def _path(key: str, value: object, *, optional: bool = False) -> Path | None:
         if optional:
             return None  # "" turns the optional socket off, like null
         raise ConfigError(f"{key}: must not be empty")
-    length = len(os.fsencode(value))
+    try:
+        length = len(os.fsencode(value))
+    except UnicodeEncodeError:
+        raise ConfigError(f"{key}: not a valid path (lone surrogates): {value!r}") from None
+    if "\0" in value:
+        raise ConfigError(f"{key}: not a valid path (NUL character): {value!r}")
     if key.rpartition(".")[2] in _SOCKET_KEYS and length > _UNIX_PATH_MAX:
         raise ConfigError(
             f"{key}: {length} bytes, longer than the {_UNIX_PATH_MAX} a unix socket path can have"
@@ -136,7 +141,7 @@ def _event_log(key: str, section: object) -> EventLogConfig:
     for name in section:
         if name not in _EVENT_LOG_KEYS:
             known = ", ".join(_EVENT_LOG_KEYS)
-            raise ConfigError(f"{key}.{name}: unknown setting (known: {known})")
+            raise ConfigError(f"{setting_name(key, name)}: unknown setting (known: {known})")
     default = EventLogConfig()
     return EventLogConfig(
         directory=_path(f"{key}.directory", section.get("directory"), optional=True),
@@ -185,7 +190,7 @@ def _settings(data: object) -> AgentSettings:
         elif key == "eventLog":
             event_log = _event_log(key, value)
         else:
-            raise ConfigError(f"{key}: unknown setting")
+            raise ConfigError(f"{setting_name('', key)}: unknown setting")
     agent = attrs.evolve(AgentConfig.from_overrides(node_name, plan, ""), event_log=event_log)
     return AgentSettings(agent=agent, **kwargs)
 
