@@ -7,6 +7,7 @@ unreadable, and the files must not be world-readable.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -14,9 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from contivpp.config import AgentConfig
-from contivpp.errors import EventLogError
+from contivpp.errors import ConfigError, EventLogError
+from contivpp.events import log as log_module
 from contivpp.events.log import EventRecorder, Header, encode_line, read_lines, read_log
 from contivpp.events.types import CNIAdd, VPPRestarted
 
@@ -199,3 +202,43 @@ def test_header_line_is_what_the_recorder_writes(tmp_path: Path) -> None:
     recorder(tmp_path).close()
     first = (tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines()[0]
     assert json.loads(first)["format"] == "contivpp-events/1"
+
+
+def test_a_failed_write_loses_one_event_not_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rec = recorder(tmp_path)
+    rec.record(1, add(1))
+    real = log_module.write_all
+
+    def disk_full(fd: int, data: bytes) -> None:
+        real(fd, data[:20])  # part of the line made it to the disk
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(log_module, "write_all", disk_full)
+    with structlog.testing.capture_logs() as logs:
+        rec.record(2, add(2))  # must not raise: the event is still applied and answered
+    monkeypatch.setattr(log_module, "write_all", real)
+    rec.record(3, add(3))
+    rec.close()
+    assert logs == [
+        {
+            "event": "event_not_recorded",
+            "event_seq": 2,
+            "error": "[Errno 28] No space left on device",
+            "log_level": "error",
+        }
+    ]
+    # The cut line ends the older file, where a reader accepts it; the next event starts anew.
+    assert kept_seqs(tmp_path) == [1, 3]
+    assert len(read_log(tmp_path / "events.jsonl.1").warnings) == 1
+
+
+def test_a_directory_that_cannot_hold_the_log_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        recorder(tmp_path / "file" / "events")
+    assert str(info.value) == (
+        f"eventLog.directory: cannot write the event log in {tmp_path / 'file' / 'events'}: "
+        "Not a directory"
+    )

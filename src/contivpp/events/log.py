@@ -14,7 +14,6 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO
 
 import attrs
 import structlog
@@ -394,6 +393,13 @@ def _is_complete_line(raw: bytes) -> bool:
 # Recording
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte (``os.write`` may write less); unbuffered, so nothing is pending."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _seq_of(raw: bytes) -> int | None:
     try:
         data = json.loads(raw)
@@ -457,20 +463,32 @@ class EventRecorder:
         self.backups = backups
         self.clock = clock
         self.path = directory / "events.jsonl"
-        if not directory.is_dir():
-            directory.mkdir(parents=True, exist_ok=True)
-            directory.chmod(0o700)
-        self._fh: IO[str] | None = None
+        self._fd: int | None = None
         self._size = 0
+        self._offset: int | None = None
+        try:
+            self._last_seq = self._start()
+        except OSError as exc:
+            # At start a log that cannot be written is a setup mistake: say so, in one line.
+            raise ConfigError(
+                f"eventLog.directory: cannot write the event log in {directory}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+
+    def _start(self) -> int:
+        """Rotate what a previous run left and open a new file; the last seq kept, or 0."""
+        if not self.directory.is_dir():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.chmod(0o700)
         kept = self._kept_files()
         for path in kept:
             path.chmod(0o600)  # written by an older version, or by hand
-        self._last_seq = next((s for s in map(last_seq, kept) if s is not None), 0)
-        self._offset: int | None = None
+        found = next((s for s in map(last_seq, kept) if s is not None), 0)
         if kept and kept[0] == self.path:
             self._rotate()
         else:
             self._open_new()
+        return found
 
     @property
     def next_seq(self) -> int:
@@ -492,21 +510,18 @@ class EventRecorder:
     def _open_new(self) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         os.fchmod(fd, 0o600)  # the umask may have taken bits off, a reused file may have more
-        self._fh = os.fdopen(fd, "w", encoding="utf-8")
+        self._fd = fd
         self._size = 0
         self._write(json.dumps(self.header.to_json(), sort_keys=True, separators=(",", ":")))
 
     def _write(self, line: str) -> None:
-        assert self._fh is not None
-        data = line + "\n"
-        self._fh.write(data)
-        self._fh.flush()
-        self._size += len(data.encode("utf-8"))
+        assert self._fd is not None
+        data = (line + "\n").encode("utf-8")
+        write_all(self._fd, data)
+        self._size += len(data)
 
     def _rotate(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        self.close()
         kept = self._kept_files()
         for path in kept[1:][self.backups :][::-1]:
             path.unlink()  # beyond the configured number (it may have been lowered)
@@ -517,6 +532,8 @@ class EventRecorder:
         self._open_new()
 
     def record(self, seq: int, event: Event) -> None:
+        """Append one event. Never raises: a log that cannot be written must not stop the
+        event from being applied (and a CNI caller from getting its answer)."""
         if self._offset is None:
             # A bus started at 1 after a restart would repeat seqs already in the kept files.
             self._offset = max(0, self.next_seq - seq)
@@ -526,12 +543,19 @@ class EventRecorder:
         except EventLogError as exc:
             log.warning("event_not_recorded", event_seq=seq, error=exc.reason)
             return
-        if self._size + len(line) + 1 > self.max_bytes and self._size > 0:
-            self._rotate()
-        self._write(line)
+        try:
+            if self._fd is None or (self._size + len(line) + 1 > self.max_bytes and self._size):
+                self._rotate()
+            self._write(line)
+        except OSError as exc:
+            log.error("event_not_recorded", event_seq=seq, error=str(exc))
+            # Part of the line may be on disk: the next event starts a new file, so the cut
+            # line is the last of its file, which readers accept.
+            self.close()
+            return
         self._last_seq = seq
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
