@@ -26,7 +26,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contivpp.agent.nodes import AgentTranslator
+from contivpp.agent.podstore import load_pods, load_position
 from contivpp.agent.settings import AgentSettings, load_settings, settings_from_mapping
+from contivpp.config import is_ipv4
 from contivpp.datastore import keys
 from contivpp.datastore.values import decode_value
 from contivpp.datastore.watcher import Checkpoint
@@ -438,3 +440,34 @@ def test_config_file(text: str) -> None:
                 assert str(exc).startswith(f"{path}: ") and "\n" not in str(exc)
             else:
                 _check_settings(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# The agent's own pods.json (read at every start; a bad file must not keep the node down)
+
+POD_RECORD = {
+    "namespace": "default",
+    "name": "web-0",
+    "container_id": "c1",
+    "netns": "/var/run/netns/web-0",
+    "ifname": "eth0",
+    "ip": "10.1.1.2",
+}
+POD_STORE = {"pods": [POD_RECORD, {**POD_RECORD, "name": "web-1", "ip": "10.1.1.3"}]}
+POD_STORE["last_allocated"] = "10.1.1.3"
+
+
+@FUZZ
+@given(mutated([POD_STORE]).map(lambda d: json.dumps(d, allow_nan=True)) | st.text(max_size=30))
+def test_pod_store(text: str) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "pods.json"
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        restored = load_pods(path)
+        position = load_position(path)
+    for event in restored:
+        for value in (event.container_id, event.netns, event.ifname, event.pod_name):
+            assert isinstance(value, str) and value
+        assert isinstance(event.pod_namespace, str) and event.pod_namespace
+        assert event.ip == "" or is_ipv4(event.ip)
+    assert position is None or is_ipv4(position.ip)

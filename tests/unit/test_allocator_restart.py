@@ -162,3 +162,37 @@ def test_pods_json_is_private_whatever_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "pods.json").stat().st_mode) == 0o600
+
+
+GOOD = {
+    "namespace": "default",
+    "name": "a",
+    "container_id": "c",
+    "netns": "/var/run/netns/a",
+    "ifname": "eth0",
+    "ip": "10.1.1.7",
+}
+
+
+@pytest.mark.parametrize("text", ["null", "[]", '{"pods": {}}', '{"pods": 5}', "{", "\udcff"])
+def test_an_unreadable_pod_store_restores_nothing_and_does_not_crash(
+    tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "pods.json"
+    path.write_text(text, encoding="utf-8", errors="surrogateescape")
+    assert load_pods(path) == [] and load_position(path) is None
+
+
+def test_bad_records_are_skipped_and_the_others_restored(tmp_path: Path) -> None:
+    # Found by the fuzzer: "ip": "x" reached the fold as a ValueError (not an error of ours),
+    # "name": 5 became the pod "5", and a record that was not an object stopped the restore.
+    records = [
+        {**GOOD, "name": "bad-ip", "ip": "x"},
+        {**GOOD, "name": 5},
+        {**GOOD, "name": "no-netns", "netns": ""},
+        "not a record",
+        GOOD,
+    ]
+    path = tmp_path / "pods.json"
+    path.write_text(json.dumps({"pods": records}), encoding="utf-8")
+    assert [(e.pod_name, e.ip) for e in load_pods(path)] == [("a", "10.1.1.7")]

@@ -62,14 +62,8 @@ def load_position(path: Path) -> AllocatorPositionRestored | None:
     A missing or bad position is not fatal: the allocator then continues after the highest
     restored address, as it did before positions were saved.
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        log.error("pod_store_unreadable", path=str(path), error=str(exc))
-        return None
-    last = data.get("last_allocated") if isinstance(data, dict) else None
+    data = _read(path)
+    last = data.get("last_allocated") if data is not None else None
     if last is None:
         return None
     if not isinstance(last, str) or not is_ipv4(last):
@@ -78,28 +72,66 @@ def load_position(path: Path) -> AllocatorPositionRestored | None:
     return AllocatorPositionRestored(last)
 
 
-def load_pods(path: Path) -> list[CNIAdd]:
-    """The pods to restore, as ``cni.add`` events that claim their previous address."""
+def _read(path: Path) -> dict[str, object] | None:
+    """The store's top-level object; None (logged) if absent or unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
+        return None
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or bad UTF-8
         log.error("pod_store_unreadable", path=str(path), error=str(exc))
+        return None
+    if not isinstance(data, dict):
+        log.error("pod_store_unreadable", path=str(path), error="not a JSON object")
+        return None
+    return data
+
+
+_TEXT_FIELDS = ("container_id", "netns", "ifname", "namespace", "name")
+
+
+def _pod_event(record: object) -> CNIAdd:
+    """One record as the event that restores it; ValueError names the bad field."""
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    for field in _TEXT_FIELDS:
+        value = record.get(field)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{field!r} must be a non-empty string")
+    ip = record.get("ip", "")
+    if not isinstance(ip, str) or (ip and not is_ipv4(ip)):
+        raise ValueError("'ip' must be an IPv4 address")
+    return CNIAdd(
+        container_id=record["container_id"],
+        netns=record["netns"],
+        ifname=record["ifname"],
+        pod_namespace=record["namespace"],
+        pod_name=record["name"],
+        ip=ip,
+    )
+
+
+def load_pods(path: Path) -> list[CNIAdd]:
+    """The pods to restore, as ``cni.add`` events that claim their previous address.
+
+    A record that cannot be restored is skipped with an error log naming it and the field;
+    the others are restored.
+    """
+    data = _read(path)
+    records = data.get("pods", []) if data is not None else []
+    if not isinstance(records, list):
+        log.error("pod_store_unreadable", path=str(path), error="'pods' is not a list")
         return []
     events = []
-    for record in data.get("pods", []):
+    for index, record in enumerate(records):
         try:
-            events.append(
-                CNIAdd(
-                    container_id=str(record["container_id"]),
-                    netns=str(record["netns"]),
-                    ifname=str(record["ifname"]),
-                    pod_namespace=str(record["namespace"]),
-                    pod_name=str(record["name"]),
-                    ip=str(record.get("ip", "")),
-                )
+            events.append(_pod_event(record))
+        except ValueError as exc:
+            log.error(
+                "pod_record_skipped",
+                path=str(path),
+                index=index,
+                record=repr(record),
+                error=str(exc),
             )
-        except (KeyError, TypeError) as exc:
-            log.error("pod_record_skipped", path=str(path), record=repr(record), error=str(exc))
     return events
