@@ -29,6 +29,16 @@ SMALL = AgentConfig("node-1", ipam=IPAMConfig(pod_subnet_one_node_prefix_len=29)
 NODE = NodeIDAllocated("node-1", 1)  # pod subnet 10.1.0.8/29 with the small plan
 
 
+GOOD = {
+    "namespace": "default",
+    "name": "a",
+    "container_id": "c",
+    "netns": "/var/run/netns/a",
+    "ifname": "eth0",
+    "ip": "10.1.1.7",
+}
+
+
 def add(name: str) -> CNIAdd:
     return CNIAdd(f"cid-{name}", f"/var/run/netns/{name}", "eth0", "default", name)
 
@@ -111,15 +121,7 @@ def test_pods_json_records_the_position(tmp_path: Path) -> None:
 
 def test_a_pods_json_without_a_position_still_restores_pods(tmp_path: Path) -> None:
     path = tmp_path / "pods.json"
-    record = {
-        "namespace": "default",
-        "name": "a",
-        "container_id": "c",
-        "netns": "/var/run/netns/a",
-        "ifname": "eth0",
-        "ip": "10.1.1.7",
-    }
-    path.write_text(json.dumps({"pods": [record]}), encoding="utf-8")
+    path.write_text(json.dumps({"pods": [GOOD]}), encoding="utf-8")
     assert load_position(path) is None
     assert [e.ip for e in load_pods(path)] == ["10.1.1.7"]
     assert load_position(tmp_path / "missing.json") is None
@@ -162,16 +164,6 @@ def test_pods_json_is_private_whatever_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "pods.json").stat().st_mode) == 0o600
-
-
-GOOD = {
-    "namespace": "default",
-    "name": "a",
-    "container_id": "c",
-    "netns": "/var/run/netns/a",
-    "ifname": "eth0",
-    "ip": "10.1.1.7",
-}
 
 
 @pytest.mark.parametrize("text", ["null", "[]", '{"pods": {}}', '{"pods": 5}', "{", "\udcff"])
