@@ -5,6 +5,10 @@
 (b) A 10,000-value create transaction against a descriptor whose every call costs a simulated
     1 ms round trip, issued sequentially (max_in_flight=1) versus concurrently (the default 64).
 (c) A full resync of 10,000 values with no drift: southbound calls made (goal: 0 writes).
+(d) "Any of" dependencies at scale (issue 10 item 6a): the real NAT44 LB-mapping descriptor on
+    a no-op southbound, 1,000 LB mappings that each depend on "a pool containing my address",
+    next to 20,000 other values: the initial commit and one backend change, with that pool
+    dependency and without it (``out2in_only`` mappings have none). Goal: the same order.
 
 Usage: python bench/reconcile.py [--quick]
 """
@@ -19,10 +23,12 @@ import logging
 import statistics
 import time
 from collections.abc import Sequence
+from typing import Any, cast
 
 import attrs
 import structlog
 
+from contivpp.model.nat import Nat44AddressPool, Nat44Global, Nat44LbLocal, Nat44LbStaticMapping
 from contivpp.reconcile import (
     Correlated,
     Dependency,
@@ -32,6 +38,11 @@ from contivpp.reconcile import (
     Retrieved,
     Scheduler,
 )
+from contivpp.vpp.client import VPPClient
+from contivpp.vpp.descriptors.nat_global import Nat44GlobalDescriptor
+from contivpp.vpp.descriptors.nat_lb import Nat44LbStaticMappingDescriptor
+from contivpp.vpp.descriptors.nat_pool import Nat44AddressPoolDescriptor
+from contivpp.vpp.ifindex import InterfaceIndex
 
 
 @attrs.frozen
@@ -141,6 +152,69 @@ async def resync_without_drift(size: int) -> tuple[int, int, float]:
     return sum(k.writes for k in kinds), sum(k.retrieves for k in kinds), elapsed
 
 
+class NoopClient:
+    """A southbound that answers every call at once: what is left is the scheduler's cost."""
+
+    def __init__(self) -> None:
+        self.interfaces = InterfaceIndex()
+        self.calls = 0
+
+    async def call(self, name: str, /, **fields: Any) -> None:
+        self.calls += 1
+
+    async def dump(self, name: str, /, **fields: Any) -> list[object]:
+        return []
+
+
+def lb_mapping(n: int, backends: tuple[int, ...], *, pool_dependency: bool) -> Nat44LbStaticMapping:
+    return Nat44LbStaticMapping(
+        external_ip=f"10.96.{n // 250}.{n % 250 + 1}",
+        external_port=80,
+        protocol="tcp",
+        locals=tuple(Nat44LbLocal(f"10.1.{b // 250}.{b % 250 + 1}", 8080) for b in backends),
+        out2in_only=not pool_dependency,
+    )
+
+
+async def lb_mappings_at_scale(
+    others: int, mappings: int, repeats: int, *, pool_dependency: bool
+) -> tuple[float, float, int]:
+    """(initial commit s, median backend-change s, most VPP calls of one backend change)."""
+    noop = NoopClient()
+    client = cast(VPPClient, noop)
+    nat = [
+        Nat44GlobalDescriptor(client),
+        Nat44AddressPoolDescriptor(client),
+        Nat44LbStaticMappingDescriptor(client),
+    ]
+    sched = Scheduler([*nat, *build()[1]], history_size=100)
+    desired: dict[Key, object] = dict(desired_set(others))
+    desired[Key("vpp/nat44/global")] = Nat44Global(forwarding=True)
+    pool = Nat44AddressPool("10.96.0.1", "10.96.3.250")
+    desired[nat[1].key_of(pool)] = pool
+    lbs = [lb_mapping(n, (n, n + 1), pool_dependency=pool_dependency) for n in range(mappings)]
+    for lb in lbs:
+        desired[nat[2].key_of(lb)] = lb
+    gc.collect()
+    start = time.perf_counter()
+    record = await sched.commit(desired, trigger="populate")
+    initial = time.perf_counter() - start
+    assert record.ok, record.errors
+    samples = []
+    calls = 0
+    for n in range(repeats):
+        target = mappings // 2
+        backends = (target, target + 1) if n % 2 else (target, target + 1, mappings + 7)
+        change = lb_mapping(target, backends, pool_dependency=pool_dependency)
+        sent = noop.calls
+        start = time.perf_counter()
+        record = await sched.commit({nat[2].key_of(change): change}, trigger="backend")
+        samples.append(time.perf_counter() - start)
+        assert record.ok, record.errors
+        calls = max(calls, noop.calls - sent)
+    return initial, statistics.median(samples), calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for CI")
@@ -169,6 +243,17 @@ def main() -> None:
     print(f"(c) full resync of {bulk:,} values, no drift: {writes} writes, {retrieves} retrieves,")
     print(f"    {resync_s:.2f} s (goal: 0 writes)")
 
+    others, mappings = (5_000, 250) if args.quick else (20_000, 1_000)
+    lb: dict[str, tuple[float, float, int]] = {}
+    for label, pool_dependency in (("with_pool_dependency", True), ("without", False)):
+        lb[label] = asyncio.run(
+            lb_mappings_at_scale(others, mappings, repeats, pool_dependency=pool_dependency)
+        )
+        initial, change, calls = lb[label]
+        print(f"(d) {mappings:,} LB mappings + {others:,} values, {label.replace('_', ' ')}:")
+        print(f"    initial commit {initial:.2f} s, one backend change {change * 1e3:.3f} ms")
+        print(f"    (median; at most {calls} VPP call(s) per change)")
+
     figures = {
         "quick": args.quick,
         "one_value_txn_us": {str(n): round(t * 1e6, 1) for n, t in latency.items()},
@@ -182,6 +267,11 @@ def main() -> None:
         "resync_writes": writes,
         "resync_retrieves": retrieves,
         "resync_s": round(resync_s, 3),
+        "lb_others": others,
+        "lb_mappings": mappings,
+        "lb_initial_s": {k: round(v[0], 3) for k, v in lb.items()},
+        "lb_backend_change_ms": {k: round(v[1] * 1e3, 3) for k, v in lb.items()},
+        "lb_backend_change_calls": {k: v[2] for k, v in lb.items()},
     }
     print(json.dumps(figures, sort_keys=True))
 

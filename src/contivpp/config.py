@@ -144,15 +144,22 @@ class AgentConfig:
     pod_vrf: int = 1
     vxlan_vni: int = 10
     event_log: EventLogConfig = EventLogConfig()
+    #: Source-NAT pods' traffic leaving the cluster to the node's address (Contiv's
+    #: ``natExternalTraffic``, on by default there too).
+    nat_external_traffic: bool = True
 
     def overrides_json(self) -> dict[str, object]:
         """The header ``config`` object of an event log recorded by this agent."""
-        return {
+        out: dict[str, object] = {
             "ipam": self.ipam.to_json(),
             "mtu": self.mtu,
             "mainVRFID": self.main_vrf,
             "podVRFID": self.pod_vrf,
         }
+        if not self.nat_external_traffic:
+            # Only when not the default: headers recorded before the knob stay the same.
+            out["natExternalTraffic"] = False
+        return out
 
     @classmethod
     def from_overrides(cls, node_name: str, data: object, where: str = "config") -> AgentConfig:
@@ -167,6 +174,10 @@ class AgentConfig:
             elif name in _INT_KNOBS:
                 attr, low, high = _INT_KNOBS[name]
                 kwargs[attr] = int_setting(qualified, value, low, high)
+            elif name in _BOOL_KNOBS:
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{qualified}: expected a boolean, got {describe(value)}")
+                kwargs[_BOOL_KNOBS[name]] = value
             else:
                 raise ConfigError(f"{qualified}: unknown setting")
         main_vrf, pod_vrf = kwargs.get("main_vrf", 0), kwargs.get("pod_vrf", 1)
@@ -185,6 +196,7 @@ _INT_KNOBS = {
     "podVRFID": ("pod_vrf", 0, _U32_MAX),
     "vxlanVNI": ("vxlan_vni", 1, (1 << 24) - 1),
 }
+_BOOL_KNOBS = {"natExternalTraffic": "nat_external_traffic"}
 
 
 def is_ipv4(text: str) -> bool:

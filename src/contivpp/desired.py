@@ -8,7 +8,10 @@ were and the controller can reject the event as a whole.
 
 Each key has one owner. Two owners rendering one key is a renderer bug: in ``strict`` mode
 (tests) it raises, otherwise it is logged naming both owners and the smallest owner keeps the
-key, exactly as the reference ``render(state)`` decides, so the two never disagree.
+key, exactly as the reference ``render(state)`` decides, so the two never disagree. The one
+exception are *shared* keys (``parts.is_shared``: content-addressed values such as an ACL
+named after its rules): any number of owners may render them with the same value, and the
+value stays while one of them does.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ from contivpp.events.state import ClusterState
 from contivpp.events.types import Event
 from contivpp.reconcile.api import Key
 from contivpp.renderers import DesiredSet, report_collision
-from contivpp.renderers.parts import EVERYTHING, Owner, Part, all_owners, dirty_owners, kind_of
+from contivpp.renderers.parts import (
+    EVERYTHING,
+    Owner,
+    Part,
+    all_owners,
+    dirty_owners,
+    is_shared,
+    kind_of,
+)
 
 _NOTHING = object()
 
@@ -115,7 +126,7 @@ class DesiredParts:
     def _put(self, key: Key, value: object, owner: Owner, delta: dict[Key, object | None]) -> None:
         holder = self._owner_of.get(key)
         if holder is not None and holder != owner:
-            self._contest(key, holder, owner)
+            self._contest(key, holder, owner, value)
             if holder < owner:
                 return
         self._owner_of[key] = owner
@@ -123,10 +134,12 @@ class DesiredParts:
             self._merged[key] = value
             delta[key] = value
 
-    def _contest(self, key: Key, holder: Owner, intruder: Owner) -> None:
+    def _contest(self, key: Key, holder: Owner, intruder: Owner, value: object) -> None:
         claimants = self._contested.setdefault(key, {holder})
         if intruder not in claimants:
             claimants.add(intruder)
+            if is_shared(key) and self._parts[holder].get(key) == value:
+                return  # a content-addressed value several owners use
             first, second = sorted((holder, intruder))
             report_collision(key, first, second, strict=self.strict)
 

@@ -76,6 +76,8 @@ class MVal:
     payload: int = 0
     deps: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
+    #: Scopes of "any key in scope ending in 1" selector dependencies.
+    selected: tuple[str, ...] = ()
     derived: tuple[Der, ...] = ()
     invalid: bool = False
 
@@ -83,13 +85,20 @@ class MVal:
         """What the southbound must match: everything but the ``d/`` values it derives
         (those are separate objects with their own descriptor, compared on their own)."""
         props = frozenset(d for d in self.derived if d.kind == "p")
-        return (self.payload, self.deps, self.prefixes, props, self.invalid)
+        return (self.payload, self.deps, self.prefixes, self.selected, props, self.invalid)
 
 
 def dependencies(value: object) -> list[Dependency]:
     if isinstance(value, MVal):
         deps = [Dependency(label=f"dep {k}", key=Key(k)) for k in value.deps]
         deps += [Dependency(label=f"any {p}", any_of_prefixes=(p,)) for p in value.prefixes]
+        # A new closure per call, as real descriptors build them (nat_lb): never the same id.
+        deps += [
+            Dependency(
+                label=f"sel {p}", any_of_selector=lambda k: k.endswith("1"), selector_scope=p
+            )
+            for p in value.selected
+        ]
         return deps
     if isinstance(value, DVal):
         return [Dependency(label=f"dep {k}", key=Key(k)) for k in value.deps]
@@ -114,7 +123,12 @@ def base_of(derived_key: str) -> str:
 def satisfied(dep: Dependency, owner: str, existing: set[str]) -> bool:
     if dep.key is not None:
         return dep.key != owner and dep.key in existing
-    return any(k != owner and k.startswith(p) for k in existing for p in dep.any_of_prefixes)
+    if any(k != owner and k.startswith(p) for k in existing for p in dep.any_of_prefixes):
+        return True
+    selector = dep.any_of_selector
+    return selector is not None and any(
+        k != owner and k.startswith(dep.selector_scope) and selector(Key(k)) for k in existing
+    )
 
 
 class SBFault(Exception):

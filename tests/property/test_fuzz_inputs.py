@@ -403,6 +403,7 @@ SETTINGS = {
     "mainVRFID": 0,
     "podVRFID": 1,
     "vxlanVNI": 10,
+    "natExternalTraffic": True,
 }
 
 

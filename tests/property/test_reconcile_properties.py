@@ -55,6 +55,7 @@ values = st.builds(
     payload=st.integers(0, 2),
     deps=st.lists(st.sampled_from(DEP_TARGETS), max_size=2, unique=True).map(tuple) | st.just(()),
     prefixes=st.lists(st.sampled_from(PREFIXES), max_size=1).map(tuple),
+    selected=st.lists(st.sampled_from(PREFIXES), max_size=1).map(tuple),
     derived=derived_specs,
     invalid=st.integers(0, 11).map(lambda n: n == 0),
 )

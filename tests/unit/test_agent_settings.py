@@ -89,6 +89,7 @@ def load(tmp_path: Path, text: str) -> object:
         ("mainVRFID: -1", "mainVRFID: must be between 0 and 4294967295, got -1"),
         ("vxlanVNI: 16777216", "vxlanVNI: must be between 1 and 16777215, got 16777216"),
         ("podVRFID: 0", "mainVRFID and podVRFID must differ (both 0)"),
+        ("natExternalTraffic: 1", "natExternalTraffic: expected a boolean, got int 1"),
         ("ipam: {vxlanCIDR: 5}", "ipam.vxlanCIDR: expected a CIDR string"),
         ("ipam: {podSubnetCIDR: 10.1.0.1/16}", "ipam.podSubnetCIDR: 10.1.0.1/16 has host bits set"),
         ("ipam: 3", "ipam: expected an object, got int"),
@@ -143,12 +144,13 @@ def test_good_values_are_taken(tmp_path: Path) -> None:
             "cniGrpcSocket: null\n"
             "cniTimeoutSeconds: 2.5\n"
             "mtu: 9000\n"
+            "natExternalTraffic: false\n"
         )
     )
     assert settings.etcd_endpoints == ("10.0.0.1:2379", "http://10.0.0.2:2379")
     assert (settings.http_host, settings.http_port) == ("::1", 9998)
     assert settings.cni_grpc_socket is None and settings.cni_timeout == 2.5
-    assert settings.agent.mtu == 9000
+    assert settings.agent.mtu == 9000 and settings.agent.nat_external_traffic is False
 
 
 def test_invalid_yaml_is_one_line_with_its_position(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from contivpp import ipam
-from contivpp.config import IPAMConfig
+from contivpp.config import AgentConfig, IPAMConfig
 from contivpp.errors import ConfigError, IPAMError
 
 CFG = IPAMConfig()
@@ -75,3 +75,15 @@ def test_claim_refuses_conflicts() -> None:
         alloc.claim(("ns", "b"), IPv4Address("10.1.1.1"))
     alloc, nxt = alloc.allocate(("ns", "b"))
     assert str(nxt) == "10.1.1.10"
+
+
+def test_nat_external_traffic_is_on_by_default_and_round_trips() -> None:
+    assert AgentConfig("n").nat_external_traffic is True
+    off = AgentConfig.from_overrides("n", {"natExternalTraffic": False})
+    assert off.nat_external_traffic is False
+    # The default is left out of event-log headers, so logs recorded before it existed
+    # (and their golden files) stay byte-identical.
+    assert "natExternalTraffic" not in AgentConfig("n").overrides_json()
+    assert AgentConfig.from_overrides("n", off.overrides_json()) == off
+    with pytest.raises(ConfigError, match=r"config\.natExternalTraffic: expected a boolean"):
+        AgentConfig.from_overrides("n", {"natExternalTraffic": 1})

@@ -196,3 +196,146 @@ def test_node_and_namespace() -> None:
     assert node == k8s.Node("node-1", (k8s.NodeAddress("InternalIP", "10.0.0.1"),), "10.244.1.0/24")
     ns = k8s.parse_object({"kind": "Namespace", "metadata": {"name": "kube-system"}})
     assert ns == k8s.Namespace("kube-system")
+
+
+def _full_service(**spec: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "type": "LoadBalancer",
+        "clusterIP": "10.96.0.10",
+        "clusterIPs": ["10.96.0.10", "fd00::10"],
+        "ipFamilies": ["IPv4", "IPv6"],
+        "externalIPs": ["198.51.100.1"],
+        "loadBalancerSourceRanges": ["192.0.2.0/24", "203.0.113.0/25"],
+        "selector": {"app": "web"},
+        "externalTrafficPolicy": "Local",
+        "internalTrafficPolicy": "Local",
+        "healthCheckNodePort": 32000,
+        "sessionAffinity": "ClientIP",
+        "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 600}},
+        "ports": [
+            {"name": "http", "protocol": "TCP", "port": 80, "targetPort": "web", "nodePort": 30080},
+            {"name": "sctp", "protocol": "SCTP", "port": 9000, "targetPort": 9000},
+        ],
+    }
+    body.update(spec)
+    return {
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": body,
+        "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}},
+    }
+
+
+def test_service_carries_every_field_kube_proxy_uses() -> None:
+    svc = k8s.parse_object(_full_service())
+    assert svc == k8s.Service(
+        namespace="prod",
+        name="web",
+        type="LoadBalancer",
+        cluster_ip="10.96.0.10",
+        cluster_ips=("10.96.0.10", "fd00::10"),
+        ip_families=("IPv4", "IPv6"),
+        external_ips=("198.51.100.1",),
+        lb_ingress_ips=("203.0.113.7",),
+        lb_source_ranges=("192.0.2.0/24", "203.0.113.0/25"),
+        ports=(
+            k8s.ServicePort("http", "TCP", 80, "web", 30080),
+            k8s.ServicePort("sctp", "SCTP", 9000, 9000, 0),
+        ),
+        selector=(("app", "web"),),
+        external_traffic_policy="Local",
+        internal_traffic_policy="Local",
+        health_check_node_port=32000,
+        session_affinity="ClientIP",
+        session_affinity_timeout=600,
+    )
+
+
+def test_service_defaults_are_the_api_defaults() -> None:
+    svc = k8s.parse_object(
+        {"kind": "Service", "metadata": {"name": "a", "namespace": "n"}, "spec": {}}
+    )
+    assert isinstance(svc, k8s.Service)
+    assert (svc.type, svc.external_traffic_policy, svc.internal_traffic_policy) == (
+        "ClusterIP",
+        "Cluster",
+        "Cluster",
+    )
+    assert (svc.session_affinity, svc.session_affinity_timeout) == ("None", 10800)
+    assert (svc.cluster_ips, svc.ip_families, svc.lb_source_ranges) == ((), (), ())
+    assert svc.health_check_node_port == 0
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "reason"),
+    [
+        ({"type": "Ingress"}, "spec.type", "unknown value 'Ingress'"),
+        ({"externalTrafficPolicy": "Nearest"}, "spec.externalTrafficPolicy", "unknown value"),
+        ({"internalTrafficPolicy": "local"}, "spec.internalTrafficPolicy", "unknown value"),
+        ({"sessionAffinity": "Cookie"}, "spec.sessionAffinity", "unknown value 'Cookie'"),
+        (
+            {"ports": [{"port": 80, "protocol": "ICMP"}]},
+            "spec.ports[0].protocol",
+            "unknown value 'ICMP'",
+        ),
+        ({"ipFamilies": ["IPv5"]}, "spec.ipFamilies[0]", "unknown value 'IPv5'"),
+        ({"loadBalancerSourceRanges": "10.0.0.0/8"}, "spec.loadBalancerSourceRanges", "list"),
+        ({"healthCheckNodePort": "x"}, "spec.healthCheckNodePort", "expected an integer"),
+    ],
+)
+def test_malformed_service_names_the_field(
+    spec: dict[str, object], field: str, reason: str
+) -> None:
+    with pytest.raises(K8sObjectError) as caught:
+        k8s.parse_object(_full_service(**spec))
+    assert caught.value.obj_ref == "Service prod/web"
+    assert caught.value.field == field
+    assert reason in caught.value.reason
+
+
+def test_endpoint_conditions_follow_the_api_nil_rules() -> None:
+    # Ready and serving: nil means true; terminating: nil means false (discovery/v1 docs).
+    eps = k8s.parse_object(
+        {
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "web-1",
+                "namespace": "prod",
+                "labels": {"kubernetes.io/service-name": "web"},
+            },
+            "addressType": "IPv4",
+            "endpoints": [
+                {"addresses": ["10.1.1.2"]},
+                {
+                    "addresses": ["10.1.1.3"],
+                    "conditions": {"ready": False, "serving": True, "terminating": True},
+                    "nodeName": "node-1",
+                },
+                {"addresses": ["10.1.1.4"], "conditions": {"serving": False}},
+            ],
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "all"}],
+        }
+    )
+    assert isinstance(eps, k8s.EndpointSlice)
+    assert eps.endpoints == (
+        k8s.Endpoint(("10.1.1.2",), ready=True, serving=True, terminating=False),
+        k8s.Endpoint(
+            ("10.1.1.3",), ready=False, serving=True, terminating=True, node_name="node-1"
+        ),
+        k8s.Endpoint(("10.1.1.4",), ready=True, serving=False, terminating=False),
+    )
+    # A port without a number means "all ports" in the API; kube-proxy ignores it, so do we.
+    assert eps.ports == (k8s.EndpointPort("http", 8080, "TCP"), k8s.EndpointPort("all", 0, "TCP"))
+
+
+def test_endpoint_condition_with_wrong_type_is_named() -> None:
+    raw = {
+        "kind": "EndpointSlice",
+        "metadata": {"name": "s", "namespace": "prod"},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.1.1.2"], "conditions": {"terminating": "yes"}}],
+    }
+    with pytest.raises(K8sObjectError) as caught:
+        k8s.parse_object(raw)
+    assert caught.value.field == "endpoints[0].conditions.terminating"
+    assert caught.value.reason == "expected a boolean, got string"

@@ -44,6 +44,8 @@ def test_single_node_config() -> None:
         (0, "172.30.0.0/16", 1, False),
         (1, "10.1.0.0/16", None, True),
         (1, "172.30.0.0/16", None, True),
+        # the service CIDR: a service IP no NAT mapping translated is dropped, not routed out
+        (0, "10.96.0.0/12", None, True),
     }
     host_route = desired[keys.linux_route("", "10.1.0.0/16")]
     assert host_route == LinuxRoute(

@@ -76,3 +76,33 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     result = replay(str(tmp_path / "nope.jsonl"))
     assert result.returncode == 1
     assert "cannot read event log" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_out_of_range_node_id_is_listed_under_rejected(tmp_path: Path) -> None:
+    """Issue 14 defect 1: replay used to abort in render(); the event is now rejected."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    evil = (
+        '{"id":300,"ip_addresses":["192.168.16.44/24"],"name":"node-evil","seq":5,'
+        '"ts":"2026-11-29T12:00:04.500000Z","type":"node.id"}'
+    )
+    # after this node's own ID (seq 4); later seqs move up by one
+    shifted = []
+    for line in lines[5:]:
+        record = json.loads(line)
+        record["seq"] += 1
+        shifted.append(json.dumps(record))
+    path = tmp_path / "evil.jsonl"
+    path.write_text("\n".join([*lines[:5], evil, *shifted]) + "\n", encoding="utf-8")
+    result = replay(str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["rejected"] == [
+        {
+            "seq": 5,
+            "event": "NodeIDAllocated",
+            "error": "node node-evil: node ID 300 does not fit podSubnetCIDR 10.1.0.0/16 "
+            "split into /24",
+        }
+    ]
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert out["desired"] == golden["desired"] and out["pods"] == golden["pods"]

@@ -38,7 +38,7 @@ class AgentSettings:
     state_dir: Path = Path("/var/lib/contivpp")
 
 
-_PLAN_KEYS = {"ipam", "mtu", "mainVRFID", "podVRFID", "vxlanVNI"}
+_PLAN_KEYS = {"ipam", "mtu", "mainVRFID", "podVRFID", "vxlanVNI", "natExternalTraffic"}
 _PATH_KEYS = {"vppSocket": "vpp_socket", "cniSocket": "cni_socket", "stateDir": "state_dir"}
 _SOCKET_KEYS = {"vppSocket", "cniSocket", "cniGrpcSocket"}
 _SECONDS_KEYS = {

@@ -55,12 +55,17 @@ _SHAPES: dict[Kind, dict[str, Shape]] = {
         "spec": {
             "type": _K,
             "clusterIP": _K,
+            "clusterIPs": _K,
+            "ipFamilies": _K,
             "externalIPs": _K,
+            "loadBalancerSourceRanges": _K,
             "ports": [{"name": _K, "protocol": _K, "port": _K, "targetPort": _K, "nodePort": _K}],
             "selector": _K,
             "externalTrafficPolicy": _K,
+            "internalTrafficPolicy": _K,
+            "healthCheckNodePort": _K,
             "sessionAffinity": _K,
-            "sessionAffinityConfig": _K,
+            "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": _K}},
         },
         "status": {"loadBalancer": {"ingress": [{"ip": _K}]}},
     },
@@ -69,7 +74,7 @@ _SHAPES: dict[Kind, dict[str, Shape]] = {
         "endpoints": [
             {
                 "addresses": _K,
-                "conditions": {"ready": _K},
+                "conditions": {"ready": _K, "serving": _K, "terminating": _K},
                 "nodeName": _K,
                 "targetRef": {"kind": _K, "namespace": _K, "name": _K},
             }

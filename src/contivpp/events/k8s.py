@@ -9,7 +9,9 @@ skip that one object and keep going.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 
 import attrs
@@ -53,7 +55,10 @@ class LabelSelector:
     match_expressions: tuple[LabelRequirement, ...] = ()
 
     def matches(self, labels: Labels) -> bool:
-        have = dict(labels)
+        return self.matches_map(dict(labels))
+
+    def matches_map(self, have: Mapping[str, str]) -> bool:
+        """:meth:`matches` for labels already in a mapping (one dict for many selectors)."""
         if any(have.get(k) != v for k, v in self.match_labels):
             return False
         for req in self.match_expressions:
@@ -93,42 +98,61 @@ class Pod:
     ports: tuple[ContainerPort, ...] = ()
 
 
+#: The values the API accepts for the Service fields renderers branch on; anything else is
+#: refused by name (the API server validates them, so another value is a corrupt object).
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+TRAFFIC_POLICIES = ("Cluster", "Local")
+SESSION_AFFINITIES = ("None", "ClientIP")
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+IP_FAMILIES = ("IPv4", "IPv6")
+#: kube-proxy's default sticky time (``sessionAffinityConfig.clientIP.timeoutSeconds``).
+DEFAULT_AFFINITY_TIMEOUT = 10800
+
+
 @attrs.frozen
 class ServicePort:
     name: str
-    protocol: str
+    protocol: str  # one of PROTOCOLS
     port: int
-    target_port: int | str
-    node_port: int = 0
+    target_port: int | str  # a number, or a container port name resolved per endpoint
+    node_port: int = 0  # 0 = none allocated
 
 
 @attrs.frozen
 class Service:
     namespace: str
     name: str
-    type: str = "ClusterIP"
-    cluster_ip: str = ""
+    type: str = "ClusterIP"  # one of SERVICE_TYPES
+    cluster_ip: str = ""  # "None" for a headless service, "" before one is allocated
     external_ips: tuple[str, ...] = ()
-    lb_ingress_ips: tuple[str, ...] = ()
+    lb_ingress_ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
     ports: tuple[ServicePort, ...] = ()
     selector: Labels = ()
-    external_traffic_policy: str = "Cluster"
-    session_affinity: str = "None"
-    session_affinity_timeout: int = 10800
+    external_traffic_policy: str = "Cluster"  # one of TRAFFIC_POLICIES
+    session_affinity: str = "None"  # one of SESSION_AFFINITIES
+    session_affinity_timeout: int = DEFAULT_AFFINITY_TIMEOUT
+    cluster_ips: tuple[str, ...] = ()  # every family's cluster IP; [0] is cluster_ip
+    ip_families: tuple[str, ...] = ()  # the order of cluster_ips; () = not given
+    lb_source_ranges: tuple[str, ...] = ()  # CIDRs allowed to reach the LB IPs; () = all
+    internal_traffic_policy: str = "Cluster"  # one of TRAFFIC_POLICIES
+    health_check_node_port: int = 0
 
 
 @attrs.frozen
 class Endpoint:
     addresses: tuple[str, ...]
+    # The API's conditions; nil ready and serving mean true, nil terminating means false.
     ready: bool = True
     node_name: str = ""
     target_pod: tuple[str, str] | None = None  # (namespace, name) when targetRef is a Pod
+    serving: bool = True
+    terminating: bool = False
 
 
 @attrs.frozen
 class EndpointPort:
     name: str
-    port: int
+    port: int  # 0 when the slice leaves it unset (the API's "all ports")
     protocol: str
 
 
@@ -268,6 +292,12 @@ class _Reader:
             raise self.fail(path, f"expected a boolean, got {_tname(data)}")
         return data
 
+    def choice(self, data: object, path: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.text(data, path, default=default)
+        if value not in choices:
+            raise self.fail(path, f"unknown value {value!r} (expected one of {', '.join(choices)})")
+        return value
+
     def labels(self, data: object, path: str) -> Labels:
         mapping = self.obj(data, path)
         out = []
@@ -405,7 +435,7 @@ def _parse_service(
         ports.append(
             ServicePort(
                 name=r.text(port.get("name"), f"{path}.name"),
-                protocol=r.text(port.get("protocol"), f"{path}.protocol", default="TCP"),
+                protocol=r.choice(port.get("protocol"), f"{path}.protocol", PROTOCOLS, "TCP"),
                 port=number,
                 target_port=number
                 if target is None
@@ -422,25 +452,45 @@ def _parse_service(
             ingress_ips.append(ip)
     affinity_cfg = r.obj(spec.get("sessionAffinityConfig"), "spec.sessionAffinityConfig")
     client_ip = r.obj(affinity_cfg.get("clientIP"), "spec.sessionAffinityConfig.clientIP")
+    families = r.strings(spec.get("ipFamilies"), "spec.ipFamilies")
+    for i, family in enumerate(families):
+        r.choice(family, f"spec.ipFamilies[{i}]", IP_FAMILIES, "")
     return Service(
         namespace=ns,
         name=name,
-        type=r.text(spec.get("type"), "spec.type", default="ClusterIP"),
+        type=r.choice(spec.get("type"), "spec.type", SERVICE_TYPES, "ClusterIP"),
         cluster_ip=r.text(spec.get("clusterIP"), "spec.clusterIP"),
+        cluster_ips=r.strings(spec.get("clusterIPs"), "spec.clusterIPs"),
+        ip_families=families,
         external_ips=r.strings(spec.get("externalIPs"), "spec.externalIPs"),
         lb_ingress_ips=tuple(ingress_ips),
+        lb_source_ranges=r.strings(
+            spec.get("loadBalancerSourceRanges"), "spec.loadBalancerSourceRanges"
+        ),
         ports=tuple(ports),
         selector=r.labels(spec.get("selector"), "spec.selector"),
-        external_traffic_policy=r.text(
-            spec.get("externalTrafficPolicy"), "spec.externalTrafficPolicy", default="Cluster"
+        external_traffic_policy=r.choice(
+            spec.get("externalTrafficPolicy"),
+            "spec.externalTrafficPolicy",
+            TRAFFIC_POLICIES,
+            "Cluster",
         ),
-        session_affinity=r.text(
-            spec.get("sessionAffinity"), "spec.sessionAffinity", default="None"
+        internal_traffic_policy=r.choice(
+            spec.get("internalTrafficPolicy"),
+            "spec.internalTrafficPolicy",
+            TRAFFIC_POLICIES,
+            "Cluster",
+        ),
+        health_check_node_port=r.integer(
+            spec.get("healthCheckNodePort"), "spec.healthCheckNodePort"
+        ),
+        session_affinity=r.choice(
+            spec.get("sessionAffinity"), "spec.sessionAffinity", SESSION_AFFINITIES, "None"
         ),
         session_affinity_timeout=r.integer(
             client_ip.get("timeoutSeconds"),
             "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
-            default=10800,
+            default=DEFAULT_AFFINITY_TIMEOUT,
         ),
     )
 
@@ -467,11 +517,14 @@ def _parse_endpoint_slice(
                 r.text(ref.get("namespace"), f"{path}.targetRef.namespace", default=ns),
                 r.text(ref.get("name"), f"{path}.targetRef.name", required=True),
             )
+        cpath = f"{path}.conditions"
         endpoints.append(
             Endpoint(
                 addresses=r.strings(ep.get("addresses"), f"{path}.addresses"),
-                # The API says a nil "ready" means ready.
-                ready=r.boolean(cond.get("ready"), f"{path}.conditions.ready", default=True),
+                # The API: a nil "ready" or "serving" means true, a nil "terminating" false.
+                ready=r.boolean(cond.get("ready"), f"{cpath}.ready", default=True),
+                serving=r.boolean(cond.get("serving"), f"{cpath}.serving", default=True),
+                terminating=r.boolean(cond.get("terminating"), f"{cpath}.terminating"),
                 node_name=r.text(ep.get("nodeName"), f"{path}.nodeName"),
                 target_pod=target,
             )
@@ -480,10 +533,11 @@ def _parse_endpoint_slice(
     for i, p in enumerate(r.lst(data.get("ports"), "ports")):
         path = f"ports[{i}]"
         port = r.obj(p, path, required=True)
+        number = port.get("port")
         ports.append(
             EndpointPort(
                 name=r.text(port.get("name"), f"{path}.name"),
-                port=r.port(port.get("port"), f"{path}.port"),
+                port=0 if number is None else r.port(number, f"{path}.port"),
                 protocol=r.text(port.get("protocol"), f"{path}.protocol", default="TCP"),
             )
         )
@@ -497,22 +551,72 @@ def _parse_endpoint_slice(
     )
 
 
+def _network(r: _Reader, data: object, path: str) -> IPv4Network | IPv6Network:
+    text = r.text(data, path, required=True)
+    try:
+        # The API accepts host bits (10.0.0.7/8); the network is what a rule means.
+        return ip_network(text, strict=False)
+    except ValueError:
+        raise r.fail(path, f"{text!r} is not a CIDR") from None
+
+
+def _parse_ip_block(r: _Reader, raw: object, path: str) -> IPBlock:
+    b = r.obj(raw, path)
+    cidr = _network(r, b.get("cidr"), f"{path}.cidr")
+    excepts = []
+    for i, item in enumerate(r.lst(b.get("except"), f"{path}.except")):
+        epath = f"{path}.except[{i}]"
+        ex = _network(r, item, epath)
+        # The API requires every except to be a strict subset of the cidr.
+        if ex.version != cidr.version or ex == cidr or not ex.subnet_of(cidr):  # type: ignore[arg-type]
+            raise r.fail(epath, f"{ex} is not inside cidr {cidr}")
+        excepts.append(str(ex))
+    return IPBlock(cidr=str(cidr), excepts=tuple(excepts))
+
+
 def _parse_peer(r: _Reader, raw: object, path: str) -> PolicyPeer:
     peer = r.obj(raw, path, required=True)
-    block = None
-    if peer.get("ipBlock") is not None:
-        b = r.obj(peer.get("ipBlock"), f"{path}.ipBlock")
-        block = IPBlock(
-            cidr=r.text(b.get("cidr"), f"{path}.ipBlock.cidr", required=True),
-            excepts=r.strings(b.get("except"), f"{path}.ipBlock.except"),
-        )
     pods = peer.get("podSelector")
     nss = peer.get("namespaceSelector")
+    block = None
+    if peer.get("ipBlock") is not None:
+        if pods is not None or nss is not None:
+            raise r.fail(path, "ipBlock cannot be combined with podSelector or namespaceSelector")
+        block = _parse_ip_block(r, peer.get("ipBlock"), f"{path}.ipBlock")
+    elif pods is None and nss is None:
+        raise r.fail(path, "a peer needs podSelector, namespaceSelector or ipBlock")
     return PolicyPeer(
         pod_selector=None if pods is None else r.selector(pods, f"{path}.podSelector"),
         namespace_selector=None if nss is None else r.selector(nss, f"{path}.namespaceSelector"),
         ip_block=block,
     )
+
+
+#: An IANA service name, as the API validates a named port: lowercase letters, digits and
+#: '-', at least one letter, no leading/trailing or double '-'.
+_PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9]|-(?!-))*(?<!-)$")
+
+
+def _parse_policy_port(r: _Reader, raw: object, path: str) -> PolicyPort:
+    port = r.obj(raw, path, required=True)
+    protocol = r.text(port.get("protocol"), f"{path}.protocol", default="TCP")
+    if protocol not in ("TCP", "UDP", "SCTP"):
+        raise r.fail(f"{path}.protocol", f"unsupported protocol {protocol!r} (TCP, UDP or SCTP)")
+    value = port.get("port")
+    number = None if value is None else r.int_or_name(value, f"{path}.port")
+    if isinstance(number, str) and not (len(number) <= 15 and _PORT_NAME.match(number)):
+        raise r.fail(
+            f"{path}.port",
+            f"{number!r} is not a port name (1-15 lowercase letters, digits and '-')",
+        )
+    end = None
+    if port.get("endPort") is not None:
+        end = r.port(port.get("endPort"), f"{path}.endPort")
+        if not isinstance(number, int):
+            raise r.fail(f"{path}.endPort", "endPort needs a numeric port")
+        if end < number:
+            raise r.fail(f"{path}.endPort", f"endPort {end} is below port {number}")
+    return PolicyPort(protocol=protocol, port=number, end_port=end)
 
 
 def _parse_rules(r: _Reader, raw: object, path: str, peers_field: str) -> tuple[PolicyRule, ...]:
@@ -524,20 +628,10 @@ def _parse_rules(r: _Reader, raw: object, path: str, peers_field: str) -> tuple[
             _parse_peer(r, p, f"{rpath}.{peers_field}[{j}]")
             for j, p in enumerate(r.lst(rule.get(peers_field), f"{rpath}.{peers_field}"))
         )
-        ports = []
-        for j, p in enumerate(r.lst(rule.get("ports"), f"{rpath}.ports")):
-            ppath = f"{rpath}.ports[{j}]"
-            port = r.obj(p, ppath, required=True)
-            value = port.get("port")
-            ports.append(
-                PolicyPort(
-                    protocol=r.text(port.get("protocol"), f"{ppath}.protocol", default="TCP"),
-                    port=None if value is None else r.int_or_name(value, f"{ppath}.port"),
-                    end_port=None
-                    if port.get("endPort") is None
-                    else r.port(port.get("endPort"), f"{ppath}.endPort"),
-                )
-            )
+        ports = [
+            _parse_policy_port(r, p, f"{rpath}.ports[{j}]")
+            for j, p in enumerate(r.lst(rule.get("ports"), f"{rpath}.ports"))
+        ]
         rules.append(PolicyRule(peers=peers, ports=tuple(ports)))
     return tuple(rules)
 

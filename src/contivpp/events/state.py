@@ -13,7 +13,7 @@ and goes on with the next event.
 from __future__ import annotations
 
 from ipaddress import IPv4Address
-from typing import assert_never
+from typing import TypeVar, assert_never
 
 import attrs
 import immutables
@@ -21,7 +21,7 @@ import immutables
 from contivpp import ipam
 from contivpp.config import AgentConfig
 from contivpp.errors import InputError, IPAMError
-from contivpp.events import k8s
+from contivpp.events import indices, k8s
 from contivpp.events.types import (
     AllocatorPositionRestored,
     CNIAdd,
@@ -37,6 +37,7 @@ from contivpp.events.types import (
     VPPRestarted,
 )
 
+T = TypeVar("T")
 ObjKey = tuple[str, str]
 """(namespace, name); namespace is "" for cluster-scoped kinds."""
 
@@ -73,6 +74,7 @@ class ClusterState:
     #: container ID -> the local pod wired with it (IDs name VPP interfaces: one pod each).
     containers: immutables.Map[str, ObjKey] = immutables.Map()
     allocator: ipam.PodAllocator | None = None
+    index: indices.Indices = indices.Indices()
     vpp_epoch: int = 0
     resyncs: int = 0
 
@@ -89,14 +91,11 @@ def fold(state: ClusterState, event: Event) -> ClusterState:
     match event:
         case K8sUpserted(obj=obj):
             ref = k8s.ref_of(obj)
-            kind_map = state.of_kind(ref.kind).set((ref.namespace, ref.name), obj)
-            return attrs.evolve(state, objects=state.objects.set(ref.kind, kind_map))
+            return _object_changed(state, ref, obj)
         case K8sDeleted(ref=ref):
-            key = (ref.namespace, ref.name)
-            kind_map = state.of_kind(ref.kind)
-            if key not in kind_map:
+            if (ref.namespace, ref.name) not in state.of_kind(ref.kind):
                 return state
-            return attrs.evolve(state, objects=state.objects.set(ref.kind, kind_map.delete(key)))
+            return _object_changed(state, ref, None)
         case NodeIDAllocated():
             return _node_id_allocated(state, event)
         case NodeIDReleased(name=name, id=node_id):
@@ -128,6 +127,43 @@ def fold(state: ClusterState, event: Event) -> ClusterState:
             return attrs.evolve(state, config=config)
         case _:
             assert_never(event)
+
+
+def _object_changed(
+    state: ClusterState, ref: k8s.ObjectRef, obj: k8s.K8sObject | None
+) -> ClusterState:
+    """Store (or drop, ``obj`` None) one Kubernetes object and keep the indices current."""
+    key = (ref.namespace, ref.name)
+    kind_map = state.of_kind(ref.kind)
+    old = kind_map.get(key)
+    if old == obj:
+        return state
+    kind_map = kind_map.delete(key) if obj is None else kind_map.set(key, obj)
+    objects = state.objects.set(ref.kind, kind_map)
+    idx = state.index
+    namespaces = objects.get("Namespace", _EMPTY)
+    if ref.kind == "Pod":
+        idx = indices.pod_changed(idx, key, _as(k8s.Pod, old), _as(k8s.Pod, obj), namespaces)
+    elif ref.kind == "Namespace":
+        if getattr(old, "labels", None) != getattr(obj, "labels", None):
+            idx = indices.namespace_changed(idx, ref.name, objects.get("Pod", _EMPTY), namespaces)
+    elif ref.kind == "EndpointSlice":
+        idx = indices.slice_changed(
+            idx, key, _as(k8s.EndpointSlice, old), _as(k8s.EndpointSlice, obj)
+        )
+    if ref.kind == "Service":
+        idx = indices.service_changed(idx, key, _as(k8s.Service, obj))
+    if ref.kind in ("Service", "NetworkPolicy"):
+        before = indices.selections_of(old) if old is not None else {}
+        after = indices.selections_of(obj) if obj is not None else {}
+        pods = objects.get("Pod", _EMPTY)
+        for sid in sorted(before.keys() | after.keys()):
+            idx = indices.set_selection(idx, sid, after.get(sid), pods, namespaces)
+    return attrs.evolve(state, objects=objects, index=idx)
+
+
+def _as(cls: type[T], obj: object) -> T | None:
+    return obj if isinstance(obj, cls) else None
 
 
 def _node_id_allocated(state: ClusterState, event: NodeIDAllocated) -> ClusterState:

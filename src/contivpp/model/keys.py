@@ -21,6 +21,8 @@ L2FIB_PREFIX = "vpp/l2fib/"
 NAT44_GLOBAL = "vpp/nat44/global"
 NAT44_INTERFACE_PREFIX = "vpp/nat44/interface/"
 NAT44_POOL_PREFIX = "vpp/nat44/address-pool/"
+NAT44_SNAT_POOL_PREFIX = f"{NAT44_POOL_PREFIX}snat/"
+NAT44_TWICE_NAT_POOL_PREFIX = f"{NAT44_POOL_PREFIX}twice-nat/"
 NAT44_STATIC_PREFIX = "vpp/nat44/static-mapping/"
 NAT44_LB_PREFIX = "vpp/nat44/lb-mapping/"
 NAT44_IDENTITY_PREFIX = "vpp/nat44/identity-mapping/"
@@ -82,8 +84,8 @@ def nat44_interface(interface_name: str) -> Key:
 
 
 def nat44_address_pool(first_ip: str, last_ip: str = "", twice_nat: bool = False) -> Key:
-    pool = "twice-nat" if twice_nat else "snat"
-    return Key(f"{NAT44_POOL_PREFIX}{pool}/{first_ip}-{last_ip or first_ip}")
+    prefix = NAT44_TWICE_NAT_POOL_PREFIX if twice_nat else NAT44_SNAT_POOL_PREFIX
+    return Key(f"{prefix}{first_ip}-{last_ip or first_ip}")
 
 
 def nat44_address_pool_range(key: str) -> tuple[str, str, bool] | None:

@@ -32,12 +32,17 @@ class Dependency:
     Satisfied by one specific ``key``, or (when ``key`` is None) by any existing key that starts
     with one of ``any_of_prefixes`` or matches ``any_of_selector``. All labels of a value must
     be satisfied (AND); the alternatives inside one label are OR.
+
+    A selector is only ever asked about keys that start with ``selector_scope``. The scope is
+    indexed like a prefix, so a selector costs O(keys in its scope) instead of being run on
+    every key of the graph; always give one (the empty scope, every key, is the slow case).
     """
 
     label: str
     key: Key | None = None
     any_of_prefixes: tuple[str, ...] = ()
     any_of_selector: Callable[[Key], bool] | None = attrs.field(default=None, eq=False)
+    selector_scope: str = ""
 
     def __attrs_post_init__(self) -> None:
         if self.key is None and not self.any_of_prefixes and self.any_of_selector is None:

@@ -7,9 +7,11 @@ every prefix or selector some dependency uses, the set of existing keys that sat
 prefixes are found by slicing the key (or by testing the few prefixes in use, whichever is
 fewer), so both cost O(length of the key), not O(number of keys).
 
-Selectors are arbitrary callables and cannot be indexed: each selector dependency is evaluated
-against every key that appears or disappears, and a new selector is matched once against all
-existing keys. Prefer prefixes; use selectors for rare, small sets.
+Selectors are arbitrary callables and cannot be indexed themselves, but their scope (the prefix
+every key they may accept starts with) can: a selector is evaluated only against the keys of its
+scope that appear or disappear, and a new selector is matched once against the existing keys of
+its scope. Scopes are watched like prefixes. An unscoped selector (scope "") is evaluated on
+every key, which made 1,000 LB mappings over 20,000 values 40x slower (issue 10): give a scope.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from contivpp.reconcile.api import Dependency, Key
 _log = structlog.get_logger()
 
 Selector = Callable[[Key], bool]
+#: One selector dependency of one dependent: (dependent, id of the selector, its scope).
+_Slot = tuple[Key, int, str]
 T = TypeVar("T", bound=str)
 
 
@@ -55,7 +59,11 @@ def matches(dep: Dependency, key: Key) -> bool:
         return dep.key == key
     if any(key.startswith(prefix) for prefix in dep.any_of_prefixes):
         return True
-    return dep.any_of_selector is not None and select(dep.any_of_selector, key)
+    return (
+        dep.any_of_selector is not None
+        and key.startswith(dep.selector_scope)
+        and select(dep.any_of_selector, key)
+    )
 
 
 def same_shape(a: tuple[Dependency, ...], b: tuple[Dependency, ...]) -> bool:
@@ -73,12 +81,13 @@ def same_shape(a: tuple[Dependency, ...], b: tuple[Dependency, ...]) -> bool:
 
 
 class DependencyIndex:
-    """Target -> dependents, for exact keys, prefixes and selectors."""
+    """Target -> dependents, for exact keys, prefixes and selectors (by scope)."""
 
     def __init__(self) -> None:
         self._exact: dict[Key, set[Key]] = {}
         self._prefix: dict[str, set[Key]] = {}
-        self._selectors: dict[Key, tuple[Selector, ...]] = {}
+        self._selectors: dict[str, dict[Key, tuple[Selector, ...]]] = {}
+        self._scopes: dict[Key, tuple[str, ...]] = {}
         self._entries: dict[Key, tuple[frozenset[Key], frozenset[str]]] = {}
 
     def index(self, dependent: Key, deps: Iterable[Dependency]) -> None:
@@ -86,16 +95,22 @@ class DependencyIndex:
         deps = tuple(deps)
         exact = frozenset(d.key for d in deps if d.key is not None)
         prefixes = frozenset(p for d in deps if d.key is None for p in d.any_of_prefixes)
-        selectors = tuple(
-            d.any_of_selector for d in deps if d.key is None and d.any_of_selector is not None
-        )
+        scoped: dict[str, list[Selector]] = {}
+        for d in deps:
+            if d.key is None and d.any_of_selector is not None:
+                scoped.setdefault(d.selector_scope, []).append(d.any_of_selector)
         old_exact, old_prefixes = self._entries.get(dependent, (frozenset(), frozenset()))
         _move(self._exact, dependent, old_exact, exact)
         _move(self._prefix, dependent, old_prefixes, prefixes)
-        if selectors:
-            self._selectors[dependent] = selectors
-        else:
-            self._selectors.pop(dependent, None)
+        for scope in self._scopes.pop(dependent, ()):
+            members = self._selectors[scope]
+            del members[dependent]
+            if not members:
+                del self._selectors[scope]
+        for scope, selectors in scoped.items():
+            self._selectors.setdefault(scope, {})[dependent] = tuple(selectors)
+        if scoped:
+            self._scopes[dependent] = tuple(scoped)
         if exact or prefixes:
             self._entries[dependent] = (exact, prefixes)
         else:
@@ -107,9 +122,10 @@ class DependencyIndex:
         if self._prefix:
             for prefix in prefixes_in(key, self._prefix):
                 found |= self._prefix[prefix]
-        for dependent, selectors in self._selectors.items():
-            if any(select(s, key) for s in selectors):
-                found.add(dependent)
+        for scope in prefixes_in(key, self._selectors):
+            for dependent, selectors in self._selectors[scope].items():
+                if any(select(s, key) for s in selectors):
+                    found.add(dependent)
         found.discard(key)
         return found
 
@@ -129,45 +145,60 @@ class ProviderIndex:
     """For each prefix and selector in use, the existing keys that satisfy it."""
 
     def __init__(self) -> None:
-        # Prefixes stay watched once seen: they come from descriptor code, so there are few of
-        # them, and dropping one would cost a full scan when it is used again.
+        # Prefixes (and selector scopes) stay watched once seen: they come from descriptor code,
+        # so there are few of them, and dropping one would cost a full scan when it is used again.
         self._prefix: dict[str, set[Key]] = {}
-        self._selector: dict[tuple[Key, int], tuple[Selector, set[Key]]] = {}
-        self._selectors_of: dict[Key, set[tuple[Key, int]]] = {}
+        self._selector: dict[_Slot, tuple[Selector, set[Key]]] = {}
+        self._slots_by_scope: dict[str, set[_Slot]] = {}
+        self._selectors_of: dict[Key, set[_Slot]] = {}
 
     def watch(self, dependent: Key, deps: Iterable[Dependency], existing: Iterable[Key]) -> None:
         """Start tracking providers for the prefixes and selectors of ``deps``.
 
-        ``existing`` is iterated only when something new must be matched (O(N) once).
+        ``existing`` is iterated only when a new prefix or scope must be matched (O(N) once per
+        prefix); a new selector is matched against the existing keys of its scope.
         """
-        wanted: set[tuple[Key, int]] = set()
-        pending_prefixes = [
+        wanted: set[_Slot] = set()
+        pending_prefixes = {
             p for d in deps if d.key is None for p in d.any_of_prefixes if p not in self._prefix
-        ]
-        pending_selectors: list[tuple[tuple[Key, int], Selector]] = []
+        }
+        pending_selectors: list[tuple[_Slot, Selector]] = []
         for d in deps:
             if d.key is None and d.any_of_selector is not None:
-                slot = (dependent, id(d.any_of_selector))
+                slot = (dependent, id(d.any_of_selector), d.selector_scope)
                 wanted.add(slot)
                 if slot not in self._selector:
                     pending_selectors.append((slot, d.any_of_selector))
+                    if d.selector_scope not in self._prefix:
+                        pending_prefixes.add(d.selector_scope)
         for slot in self._selectors_of.get(dependent, set()) - wanted:
-            self._selector.pop(slot, None)
+            self._drop(slot)
         if wanted:
             self._selectors_of[dependent] = wanted
         else:
             self._selectors_of.pop(dependent, None)
-        if not pending_prefixes and not pending_selectors:
-            return
-        keys = list(existing)
-        for prefix in pending_prefixes:
-            self._prefix[prefix] = {k for k in keys if k.startswith(prefix)}
+        if pending_prefixes:
+            keys = list(existing)
+            for prefix in sorted(pending_prefixes):
+                self._prefix[prefix] = {k for k in keys if k.startswith(prefix)}
         for slot, selector in pending_selectors:
-            self._selector[slot] = (selector, {k for k in keys if select(selector, k)})
+            scope = slot[2]
+            self._selector[slot] = (
+                selector,
+                {k for k in self._prefix[scope] if select(selector, k)},
+            )
+            self._slots_by_scope.setdefault(scope, set()).add(slot)
+
+    def _drop(self, slot: _Slot) -> None:
+        if self._selector.pop(slot, None) is not None:
+            slots = self._slots_by_scope[slot[2]]
+            slots.discard(slot)
+            if not slots:
+                del self._slots_by_scope[slot[2]]
 
     def forget(self, dependent: Key) -> None:
         for slot in self._selectors_of.pop(dependent, set()):
-            self._selector.pop(slot, None)
+            self._drop(slot)
 
     def changed(self, key: Key, exists: bool) -> None:
         """Record that ``key`` appeared (``exists``) or disappeared."""
@@ -177,12 +208,14 @@ class ProviderIndex:
                     self._prefix[prefix].add(key)
                 else:
                     self._prefix[prefix].discard(key)
-        for selector, members in self._selector.values():
-            if select(selector, key):
-                if exists:
-                    members.add(key)
-                else:
-                    members.discard(key)
+        if self._slots_by_scope:
+            for scope in prefixes_in(key, self._slots_by_scope):
+                for slot in self._slots_by_scope[scope]:
+                    selector, members = self._selector[slot]
+                    if not exists:
+                        members.discard(key)
+                    elif select(selector, key):
+                        members.add(key)
 
     def prefixes(self) -> Collection[str]:
         return self._prefix.keys()
@@ -192,6 +225,6 @@ class ProviderIndex:
         for prefix in dep.any_of_prefixes:
             yield from self._prefix.get(prefix, ())
         if dep.any_of_selector is not None:
-            entry = self._selector.get((dependent, id(dep.any_of_selector)))
+            entry = self._selector.get((dependent, id(dep.any_of_selector), dep.selector_scope))
             if entry is not None:
                 yield from entry[1]

@@ -13,7 +13,7 @@ before every call both use it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from itertools import chain
 
 import attrs
@@ -265,8 +265,12 @@ class Presence:
             if any(self.independent(k, dependent) for k in self._created_by_prefix.get(prefix, ())):
                 return True
         if dep.any_of_selector is not None:
-            selector = dep.any_of_selector
-            return any(self.independent(k, dependent) and select(selector, k) for k in self.created)
+            selector, scope = dep.any_of_selector, dep.selector_scope
+            if scope in self.graph.providers.prefixes():
+                created: Iterable[Key] = self._created_by_prefix.get(scope, ())
+            else:
+                created = (k for k in self.created if k.startswith(scope))
+            return any(self.independent(k, dependent) and select(selector, k) for k in created)
         return False
 
     def independent(self, provider: Key, dependent: Key) -> bool:

@@ -158,7 +158,7 @@ class Scheduler:
         for key in desired:
             check_requestable(graph, key)
         changes: dict[Key, object | None] = {
-            key: None for key in self._state.nb if key not in desired
+            key: None for key in self._state.nb_values() if key not in desired
         }
         changes.update((k, v) for k, v in desired.items() if self._changes(k, v))
         return changes
@@ -229,8 +229,8 @@ class Scheduler:
         return {key: self.status(key) for key in keys}
 
     def nb_values(self) -> Mapping[Key, object]:
-        """The desired set as last requested (a live read-only view)."""
-        return MappingProxyType(self._state.nb)
+        """The desired set as last requested (a read-only snapshot, O(N))."""
+        return MappingProxyType(self._state.nb_values())
 
     @property
     def history(self) -> Sequence[TxnRecord]:

@@ -30,6 +30,13 @@ class SchedulerState:
     history: History
     max_in_flight: int
     verify: bool
-    #: The northbound's desired set (base values only), as last requested.
-    nb: dict[Key, object] = attrs.field(factory=dict)
     seq: int = 0
+
+    def nb_values(self) -> dict[Key, object]:
+        """The northbound's desired set as last requested: the desired values of the graph's
+        base nodes (the graph is its only copy)."""
+        return {
+            key: node.desired
+            for key, node in self.graph.nodes.items()
+            if node.base is None and node.desired is not None
+        }

@@ -218,12 +218,8 @@ def _apply(state: SchedulerState, changes: Mapping[Key, object | None], dirty: s
             if value is None:
                 continue  # the northbound cannot delete what it does not own
             undo.sb_owned.add(key)
-        undo.values[key] = state.nb.get(key)
+        undo.values[key] = node.desired if node is not None and node.base is None else None
         request(graph, state.registry, key, value, dirty)
-        if value is None:
-            state.nb.pop(key, None)
-        else:
-            state.nb[key] = value
         if (node := graph.get(key)) is not None:
             node.attempts = 0  # a new request gets a fresh retry budget
         state.retries.cancel(key)

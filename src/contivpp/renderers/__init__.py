@@ -22,11 +22,12 @@ log = structlog.get_logger("contivpp.renderers")
 def render(state: ClusterState, *, strict: bool = False) -> DesiredSet:
     """The complete desired set of this node, keys sorted.
 
-    Two owners rendering the same key is a renderer bug: ``strict`` raises
+    Two owners rendering the same key is a renderer bug (unless the key is shared and the
+    values are equal, see ``parts.is_shared``): ``strict`` raises
     :class:`~contivpp.errors.RenderError`; otherwise it is logged naming both owners and the
     first owner (in owner order) keeps the key, which is also what incremental rendering does.
     """
-    from contivpp.renderers.parts import all_owners, render_part
+    from contivpp.renderers.parts import all_owners, is_shared, render_part
 
     desired: DesiredSet = {}
     owner_of: dict[Key, tuple[str, ...]] = {}
@@ -34,7 +35,8 @@ def render(state: ClusterState, *, strict: bool = False) -> DesiredSet:
         for key, value in render_part(state, owner).items():
             holder = owner_of.setdefault(key, owner)
             if holder != owner:
-                report_collision(key, holder, owner, strict=strict)
+                if not (is_shared(key) and desired[key] == value):
+                    report_collision(key, holder, owner, strict=strict)
                 continue
             desired[key] = value
     return dict(sorted(desired.items()))

@@ -35,16 +35,33 @@ from contivpp.events.types import (
     NodeIDAllocated,
     NodeIDReleased,
 )
+from contivpp.model import keys
 from contivpp.reconcile.api import Key
-from contivpp.renderers import node, pods
+from contivpp.renderers import node, pods, services
 
 Owner = tuple[str, ...]
-"""("node",), ("mesh",), ("remote", node name), ("pod", namespace, name), ..."""
+"""("node",), ("mesh",), ("remote", node), ("pod", ns, name), ("nat",), ("service", ns, name),
+("source-ranges",), ..."""
 
 Part = dict[Key, object]
 
 NODE: Final[Owner] = ("node",)
 MESH: Final[Owner] = ("mesh",)
+NAT: Final[Owner] = ("nat",)
+SOURCE_RANGES: Final[Owner] = ("source-ranges",)
+
+
+#: Key prefixes of content-addressed values that several owners may render (each owner
+#: renders the same value for the same key); the value exists while one owner renders it.
+SHARED_KEY_PREFIXES: Final[tuple[str, ...]] = ()
+
+
+def is_shared(key: Key) -> bool:
+    if SHARED_KEY_PREFIXES and key.startswith(SHARED_KEY_PREFIXES):
+        return True
+    # A service frontend nothing may answer gets a /32 drop route; services may share an
+    # external or LoadBalancer IP, and then render the same route.
+    return key.startswith(keys.ROUTE_PREFIX) and key.endswith("/32/via/-/dev/-")
 
 
 def remote_owner(name: str) -> Owner:
@@ -170,7 +187,101 @@ def _pod_inputs(state: ClusterState, owner: Owner) -> PodInputs | None:
 
 
 def _pod_render(i: PodInputs) -> Part:
-    return pods.render_pod(i.config, i.node_id, i.pod)
+    part = pods.render_pod(i.config, i.node_id, i.pod)
+    if part:
+        part.update(services.nat_pod_values(pods.tap_name(i.pod.container_id)))
+    return part
+
+
+# ---- services ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ServiceInputs:
+    ctx: services.ServiceContext
+    service: k8s.Service
+    slices: tuple[k8s.EndpointSlice, ...]
+
+
+@attrs.frozen
+class SourceRangeInputs:
+    acl_names: tuple[str, ...]
+
+
+_context_memo: list[tuple[tuple[object, ...], services.ServiceContext]] = []
+
+
+def service_context(state: ClusterState) -> services.ServiceContext | None:
+    """The node-level inputs of every service, computed once per (config, node ID, Nodes)
+    (memoized on their identity: all services of one event share one context)."""
+    if state.node_id is None:
+        return None
+    nodes = state.of_kind("Node")
+    memo_key = (state.config, state.node_id, nodes)
+    if _context_memo and all(a is b for a, b in zip(_context_memo[0][0], memo_key, strict=True)):
+        return _context_memo[0][1]
+    ctx = services.service_context(
+        state.config,
+        state.node_id,
+        [n for _, n in sorted(nodes.items()) if isinstance(n, k8s.Node)],
+    )
+    _context_memo[:] = [(memo_key, ctx)]
+    return ctx
+
+
+def service_owner(namespace: str, name: str) -> Owner:
+    return ("service", namespace, name)
+
+
+def _service_owners(state: ClusterState) -> Iterable[Owner]:
+    if state.node_id is None:
+        return ()
+    return (service_owner(ns, name) for ns, name in state.of_kind("Service"))
+
+
+def _service_inputs(state: ClusterState, owner: Owner) -> ServiceInputs | None:
+    ctx = service_context(state)
+    key = (owner[1], owner[2])
+    service = state.of_kind("Service").get(key)
+    if ctx is None or not isinstance(service, k8s.Service):
+        return None
+    if key not in state.index.node_port_services:
+        # Only node ports depend on the nodes' addresses: a ClusterIP service's inputs stay
+        # equal when a node changes, so it is not rendered again.
+        ctx = attrs.evolve(ctx, node_ips=())
+    slices = state.of_kind("EndpointSlice")
+    found = (slices[k] for k in sorted(state.index.slices_of(key)))
+    return ServiceInputs(ctx, service, tuple(s for s in found if isinstance(s, k8s.EndpointSlice)))
+
+
+def _service_render(i: ServiceInputs) -> Part:
+    return services.render_service(i.ctx, i.service, i.slices)
+
+
+def _nat_owners(state: ClusterState) -> Iterable[Owner]:
+    return (NAT,) if state.node_id is not None else ()
+
+
+def _nat_inputs(state: ClusterState, owner: Owner) -> services.ServiceContext | None:
+    return service_context(state)
+
+
+def _source_range_owners(state: ClusterState) -> Iterable[Owner]:
+    return (
+        (SOURCE_RANGES,) if state.node_id is not None and state.index.source_range_services else ()
+    )
+
+
+def _source_range_inputs(state: ClusterState, owner: Owner) -> SourceRangeInputs | None:
+    if state.node_id is None or not state.index.source_range_services:
+        return None
+    found = (state.of_kind("Service").get(k) for k in state.index.source_range_services)
+    names = (services.source_ranges_acl_name(s) for s in found if isinstance(s, k8s.Service))
+    return SourceRangeInputs(tuple(sorted(names)))
+
+
+def _source_range_render(i: SourceRangeInputs) -> Part:
+    return services.source_ranges_binding(i.acl_names)
 
 
 KINDS: Final[dict[str, PartKind[Any]]] = {
@@ -180,6 +291,9 @@ KINDS: Final[dict[str, PartKind[Any]]] = {
         PartKind("mesh", _mesh_owners, _mesh_inputs, _mesh_render),
         PartKind("remote", _remote_owners, _remote_inputs, _remote_render),
         PartKind("pod", _pod_owners, _pod_inputs, _pod_render),
+        PartKind("nat", _nat_owners, _nat_inputs, services.render_nat_node),
+        PartKind("service", _service_owners, _service_inputs, _service_render),
+        PartKind("source-ranges", _source_range_owners, _source_range_inputs, _source_range_render),
     )
 }
 
@@ -224,6 +338,18 @@ def dirty_owners(
                 dirty.update((remote_owner(name), MESH))
         case K8sUpserted() | K8sDeleted():
             ref = event.ref if isinstance(event, K8sDeleted) else k8s.ref_of(event.obj)
+            key = (ref.namespace, ref.name)
             if ref.kind == "Node":
                 dirty.add(NODE if ref.name == me else remote_owner(ref.name))
+                # every node address is a NodePort frontend
+                dirty.add(NAT)
+                for state in (before, after):
+                    dirty.update(service_owner(*k) for k in state.index.node_port_services)
+            elif ref.kind == "Service":
+                dirty.update((service_owner(*key), SOURCE_RANGES))
+            elif ref.kind == "EndpointSlice":
+                for state in (before, after):
+                    eps = state.of_kind("EndpointSlice").get(key)
+                    if isinstance(eps, k8s.EndpointSlice) and eps.service_name:
+                        dirty.add(service_owner(ref.namespace, eps.service_name))
     return dirty

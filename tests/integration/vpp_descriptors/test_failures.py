@@ -146,3 +146,26 @@ async def test_nat_plugin_enabled_behind_our_back_gets_the_requested_settings(
         2000,
         True,
     )
+
+
+async def test_values_and_what_they_depend_on_in_one_transaction(
+    sim: SimHandle, descriptors: list[AnyDescriptor], sched: Scheduler
+) -> None:
+    """Issue 14: with its interface already there, an ACL binding and its ACLs arrive in one
+    transaction; the binding must wait for the ACLs (a wave later), not race them."""
+    await commit_ok(sched, keyed(descriptors, Interface("tap-1", "loopback")))
+    values = keyed(
+        descriptors,
+        Acl("policy-1", (AclRule("deny"),)),
+        Acl("reflect", (AclRule("reflect"),)),
+        AclInterface("tap-1", ingress=("reflect",), egress=("policy-1",)),
+        Nat44Global(forwarding=True),
+        Nat44Interface("tap-1", inside=True),
+    )
+    record = await sched.commit(values, trigger="one transaction")
+    assert record.ok, dict(record.errors)
+    binding = sim.state()["acl"]["interfaces"]
+    assert (
+        len(binding) == 1
+        and sched.status(keys.acl_interface("tap-1")).state is ValueState.CONFIGURED
+    )

@@ -175,3 +175,46 @@ async def test_full_resync_repairs_drift_and_spares_foreign_objects(
 
     resync = await sched.resync(ResyncKind.FULL, desired=desired, trigger="test")
     assert (resync.ok, resync.calls) == (True, 0)
+
+
+async def test_resync_removes_duplicate_interfaces_keeping_the_first(
+    sim: SimHandle, vpp: VPPClient, sched: Scheduler, desired: dict[Key, object]
+) -> None:
+    """Issue 14: failed transactions left two loopbackNIC, podGwLoop and vxlanBVI interfaces
+    (one tag each), and the next start retried BD_ALREADY_HAS_BVI for good."""
+    ours = macs_in(desired.values())
+    await commit_ok(sched, desired)
+    before = by_names(sim.state(), ours)
+    first = {
+        name: vpp.interfaces.require(name) for name in ("loopbackNIC", "podGwLoop", "vxlanBVI")
+    }
+    duplicates = {}
+    for name in first:
+        index = (await vpp.call("create_loopback")).sw_if_index
+        await vpp.call("sw_interface_tag_add_del", is_add=True, sw_if_index=index, tag=name)
+        await vpp.call("sw_interface_set_flags", sw_if_index=index, flags=1)
+        duplicates[name] = index
+    # The duplicate took over as the bridge domain's BVI (the original is out of it).
+    await vpp.call(
+        "sw_interface_set_l2_bridge", rx_sw_if_index=first["vxlanBVI"], bd_id=1, enable=False
+    )
+    await vpp.call(
+        "sw_interface_set_l2_bridge",
+        rx_sw_if_index=duplicates["vxlanBVI"],
+        bd_id=1,
+        port_type=1,  # L2_API_PORT_TYPE_BVI
+        enable=True,
+    )
+    # A new agent (nothing believed) starts on that VPP.
+    async with VPPClient(sim.path, name="restarted-agent") as client:
+        fresh = Scheduler(vpp_descriptors(client), retry=RetryPolicy(max_attempts=0))
+        resync = await fresh.resync(ResyncKind.FULL, desired=desired, trigger="startup")
+        assert resync.ok, dict(resync.errors)
+        after = sim.state()
+        tags = [i["tag"] for i in after["interfaces"] if i["tag"]]
+        assert sorted(tags) == sorted(set(tags))  # one interface per name
+        kept = {i["tag"]: i["sw_if_index"] for i in after["interfaces"] if i["tag"] in first}
+        assert kept == first  # the lowest sw_if_index stays, deterministically
+        assert by_names(after, ours) == before
+        again = await fresh.resync(ResyncKind.FULL, desired=desired, trigger="again")
+        assert (again.ok, again.calls) == (True, 0)

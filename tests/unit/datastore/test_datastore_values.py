@@ -90,6 +90,10 @@ def full_objects() -> list[dict[str, Any]]:
                 "sessionAffinity": "ClientIP",
                 "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 600}},
                 "externalTrafficPolicy": "Local",
+                "internalTrafficPolicy": "Local",
+                "loadBalancerSourceRanges": ["192.0.2.0/24"],
+                "healthCheckNodePort": 32000,
+                "allocateLoadBalancerNodePorts": True,
                 "ports": [
                     {
                         "name": "http",
@@ -135,6 +139,11 @@ def full_objects() -> list[dict[str, Any]]:
                     },
                 },
                 {"addresses": ["10.1.2.2"], "conditions": {"ready": False}},
+                {
+                    "addresses": ["10.1.4.2"],
+                    "conditions": {"ready": False, "serving": True, "terminating": True},
+                },
+                {"addresses": ["10.1.5.2"], "conditions": {"serving": False}},
                 {"addresses": ["10.1.3.2"]},
             ],
             "ports": [{"name": "http", "port": 80, "protocol": "TCP", "appProtocol": "http"}],
@@ -428,6 +437,13 @@ def services(draw: st.DrawFn) -> dict[str, Any]:
                 "ports": draw(_maybe(service_ports)),
                 "selector": draw(_maybe(label_maps)),
                 "externalTrafficPolicy": draw(_maybe(st.sampled_from(["Cluster", "Local"]))),
+                "internalTrafficPolicy": draw(_maybe(st.sampled_from(["Cluster", "Local"]))),
+                "clusterIPs": draw(_maybe(st.lists(st.just("10.96.0.1"), max_size=1))),
+                "ipFamilies": draw(_maybe(st.lists(st.sampled_from(["IPv4", "IPv6"]), max_size=2))),
+                "loadBalancerSourceRanges": draw(
+                    _maybe(st.lists(st.just("192.0.2.0/24"), max_size=1))
+                ),
+                "healthCheckNodePort": draw(_maybe(st.integers(30000, 32767))),
                 "sessionAffinity": draw(_maybe(st.sampled_from(["None", "ClientIP"]))),
                 "sessionAffinityConfig": draw(
                     _maybe(
@@ -465,7 +481,10 @@ def slices(draw: st.DrawFn) -> dict[str, Any]:
             st.lists(st.just("10.1.1.2"), min_size=1, max_size=2),
             _maybe(
                 st.builds(
-                    lambda r: _drop_none({"ready": r, "serving": True}), _maybe(st.booleans())
+                    lambda r, s, t: _drop_none({"ready": r, "serving": s, "terminating": t}),
+                    _maybe(st.booleans()),
+                    _maybe(st.booleans()),
+                    _maybe(st.booleans()),
                 )
             ),
             _maybe(names),

@@ -8,7 +8,7 @@ import pytest
 from reconcile_fakes import Southbound, TestDescriptor, k
 
 from contivpp.errors import DescriptorError
-from contivpp.reconcile import Dependency, RetryPolicy
+from contivpp.reconcile import Dependency, Key, RetryPolicy
 from contivpp.reconcile.deps import DependencyIndex, ProviderIndex, prefixes_in, same_shape
 from contivpp.reconcile.registry import Registry
 from contivpp.reconcile.retry import RetryQueue
@@ -130,3 +130,29 @@ def test_blocker_names_what_still_needs_a_value() -> None:
     # A dependent deleted in an earlier wave no longer counts; one deleted alongside does.
     assert graph.blocker(nodes["if/b"], graph.presence(gone={k("if/c")}), {k("if/c")}) is None
     assert graph.blocker(nodes["if/b"], graph.presence(gone={k("if/c")})) == "if/c"
+
+
+def test_scoped_selectors_are_only_asked_about_keys_in_their_scope() -> None:
+    asked: list[str] = []
+
+    def pool_holds_7(key: Key) -> bool:
+        asked.append(key)
+        return key.endswith("-7")
+
+    dep = Dependency(label="pool", any_of_selector=pool_holds_7, selector_scope="pool/")
+    others = [k(f"route/{n}") for n in range(50)]
+    index = DependencyIndex()
+    index.index(k("lb/1"), [dep])
+    providers = ProviderIndex()
+    providers.watch(k("lb/1"), [dep], existing=[*others, k("pool/1-7"), k("pool/1-3")])
+    assert set(providers.providers(k("lb/1"), dep)) == {"pool/1-7"}
+    for key in others:
+        providers.changed(key, False)
+        assert index.dependents_of(key) == set()
+    assert index.dependents_of(k("pool/5-7")) == {"lb/1"}
+    providers.changed(k("pool/5-7"), True)
+    assert set(providers.providers(k("lb/1"), dep)) == {"pool/1-7", "pool/5-7"}
+    assert all(key.startswith("pool/") for key in asked)
+    # A selector without a scope is still asked about everything (the general, slow case).
+    index.index(k("lb/2"), [Dependency(label="any", any_of_selector=lambda key: "x" in key)])
+    assert index.dependents_of(k("route/x")) == {"lb/2"}

@@ -10,7 +10,9 @@ Three rules keep the descriptors small and a resync free of needless writes:
   chose for us: a random MAC, the default MTU, address order), the believed value is returned
   as is. A no-drift resync therefore sees identical values and writes nothing.
 * **Deletes are idempotent.** Deleting what VPP no longer has succeeds (the goal is reached),
-  and an error is retried only when VPP's ``retval`` says the state may still change.
+  and an error is retried only when VPP's ``retval`` says the state may still change. In-place
+  updates made of several calls are idempotent the same way (``call_exists_ok``), so their retry
+  can finish what a failed attempt started.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ NO_INDEX = 0xFFFFFFFF
 MAX_TAG = 63
 #: Retvals meaning "nothing of that kind to delete".
 GONE = frozenset({rv.INVALID_SW_IF_INDEX, rv.NO_SUCH_ENTRY, rv.ADDRESS_NOT_FOUND_FOR_INTERFACE})
+#: Retvals meaning "that is there already".
+EXISTS = frozenset({rv.VALUE_EXIST})
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
@@ -74,10 +78,21 @@ class VppDescriptor(Descriptor[V, M]):
 
     async def call_gone_ok(self, name: str, /, **fields: Any) -> None:
         """A delete call that also succeeds when VPP no longer has the object."""
+        await self._call_done_ok(GONE, name, fields)
+
+    async def call_exists_ok(self, name: str, /, **fields: Any) -> None:
+        """An add call that also succeeds when VPP has the object already.
+
+        Only for objects VPP identifies by everything the call sets: a retry after a partial
+        failure (or a lost reply) then finds its own earlier work done instead of failing on it.
+        """
+        await self._call_done_ok(EXISTS, name, fields)
+
+    async def _call_done_ok(self, done: frozenset[int], name: str, fields: dict[str, Any]) -> None:
         try:
             await self.client.call(name, **fields)
         except VPPApiError as exc:
-            if exc.retval not in GONE:
+            if exc.retval not in done:
                 raise
 
     def prefer_believed(

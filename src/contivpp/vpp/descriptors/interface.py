@@ -10,6 +10,8 @@ IP addresses and the unnumbered setting are derived values (their own descriptor
 an address never touches the interface, and they are created only after the interface is in its
 VRF: VPP refuses to move an interface that has addresses, which is also why a VRF change
 recreates the interface (with everything that depends on it) rather than updating it.
+Two interfaces with one name (what failed transactions can leave) are cut down to the one with
+the lowest sw_if_index when VPP is read back.
 Kind-specific calls live in :mod:`.loopback`, :mod:`.tap` and :mod:`.vxlan`.
 """
 
@@ -20,6 +22,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Literal
 
 import attrs
+import structlog
 
 from contivpp.errors import VPPApiError
 from contivpp.model import keys
@@ -38,6 +41,8 @@ from contivpp.vpp.descriptors.base import (
     check_range,
     invalid,
 )
+
+_log = structlog.get_logger(__name__)
 
 #: VPP's MTU for a new interface; ``Interface.mtu == 0`` means this.
 DEFAULT_MTU = 9000
@@ -203,7 +208,7 @@ class InterfaceDescriptor(VppDescriptor[Interface, int]):
         believed = {item.key: item.value for item in correlate}
         ours = [(d, kind) for d in details if d.tag and (kind := _kind(d, taps, tunnels))]
         layer3 = await asyncio.gather(*(self._layer3(int(d.sw_if_index)) for d, _ in ours))
-        found: list[tuple[Key, Interface, int | None]] = []
+        found: list[tuple[Key, Interface, int]] = []
         for (d, kind), (vrf, addresses) in zip(ours, layer3, strict=True):
             index = int(d.sw_if_index)
             donor = donors.get(index)
@@ -225,7 +230,45 @@ class InterfaceDescriptor(VppDescriptor[Interface, int]):
                 vxlan=tunnels.get(index),
             )
             found.append((keys.interface(d.tag), value, index))
+        removed = await self._remove_duplicates(found)
+        if removed:
+            found = [item for item in found if item[2] not in removed]
+            self.interfaces.rebuild(d for d in details if int(d.sw_if_index) not in removed)
         return self.prefer_believed(correlate, found)
+
+    async def _remove_duplicates(self, found: Sequence[tuple[Key, Interface, int]]) -> set[int]:
+        """Delete all but the lowest-indexed interface of each name; their indexes.
+
+        Failed transactions can leave two interfaces with one tag (issue 14); the key can name
+        only one, and the other keeps its bridge-domain slot or addresses (BD_ALREADY_HAS_BVI,
+        ADDRESS_IN_USE for good). Keeping the lowest index makes the choice deterministic; the
+        resync then repairs whatever the kept one lacks.
+        """
+        kept: dict[Key, int] = {}
+        removed: set[int] = set()
+        for key, value, index in sorted(found, key=lambda item: item[2]):
+            if key not in kept:
+                kept[key] = index
+                continue
+            try:
+                await _KINDS[value.kind][1](self.client, value, index)
+            except VPPApiError as exc:
+                if exc.retval not in GONE:
+                    _log.error(
+                        "vpp.duplicate_interface_not_removed",
+                        name=value.name,
+                        sw_if_index=index,
+                        error=str(exc),
+                    )
+                    continue
+            _log.warning(
+                "vpp.duplicate_interface_removed",
+                name=value.name,
+                sw_if_index=index,
+                kept_sw_if_index=kept[key],
+            )
+            removed.add(index)
+        return removed
 
     async def _layer3(self, index: int) -> tuple[int, tuple[str, ...]]:
         table, ip4, ip6 = await asyncio.gather(

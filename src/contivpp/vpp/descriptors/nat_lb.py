@@ -1,8 +1,10 @@
 """NAT44 load-balanced static mappings: a service address and port over several backends.
 
 Backends come and go with pods, so backends are updated in place
-(``nat44_lb_static_mapping_add_del_local``): new ones are added before old ones are removed,
-because VPP refuses to leave a mapping with fewer than two. A changed weight, or any change of
+(``nat44_lb_static_mapping_add_del_local``, one call per backend): new ones are added before old
+ones are removed, because VPP refuses to leave a mapping with fewer than two (UNSPECIFIED).
+A backend that is there already (VALUE_EXIST) or gone already (NO_SUCH_ENTRY) counts as done,
+so the retry of an update that failed halfway finishes it. A changed weight, or any change of
 the mapping itself, recreates it. Without ``out2in_only`` VPP wants the external address in the
 NAT pool, hence the dependency on a (non twice-NAT) pool containing it.
 """
@@ -90,7 +92,11 @@ class Nat44LbStaticMappingDescriptor(VppDescriptor[Nat44LbStaticMapping, None]):
     def dependencies(self, key: Key, value: Nat44LbStaticMapping) -> Sequence[Dependency]:
         if value.out2in_only:
             return [PLUGIN]
-        pool = Dependency(label="address pool", any_of_selector=_pool_contains(value.external_ip))
+        pool = Dependency(
+            label="address pool",
+            any_of_selector=_pool_contains(value.external_ip),
+            selector_scope=keys.NAT44_SNAT_POOL_PREFIX,
+        )
         return [PLUGIN, pool]
 
     def update_with_recreate(
@@ -108,6 +114,8 @@ class Nat44LbStaticMappingDescriptor(VppDescriptor[Nat44LbStaticMapping, None]):
     async def update(
         self, key: Key, old: Nat44LbStaticMapping, new: Nat44LbStaticMapping, metadata: None
     ) -> None:
+        # After a failure halfway the scheduler retries from ``old`` again, so VPP may have
+        # some of these additions and lack some of these removals already: both count as done.
         before = {_backend(x) for x in old.locals}
         after = {_backend(x) for x in new.locals}
         for local in new.locals:
@@ -165,7 +173,8 @@ class Nat44LbStaticMappingDescriptor(VppDescriptor[Nat44LbStaticMapping, None]):
     async def _local(
         self, value: Nat44LbStaticMapping, local: Nat44LbLocal, *, is_add: bool
     ) -> None:
-        await self.call(
+        call = self.call_exists_ok if is_add else self.call_gone_ok
+        await call(
             "nat44_lb_static_mapping_add_del_local",
             is_add=is_add,
             external_addr=value.external_ip,

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from contivpp.vpp import retvals as rv
+from contivpp.vpp.sim.nat_sessions import NatSessions
 from contivpp.vpp.sim.registry import Call, HandlerTable, SimError
 from contivpp.vpp.sim.wire import NO_INDEX, Fields, Msg
 
@@ -127,6 +128,7 @@ class NatState:
     static: dict[ExternalKey, StaticMapping] = attrs.field(factory=dict)
     lb: dict[ExternalKey, LbMapping] = attrs.field(factory=dict)
     identity: dict[IdentityKey, tuple[int, str]] = attrs.field(factory=dict)
+    session_table: NatSessions = attrs.field(factory=NatSessions)
 
     def require_enabled(self) -> None:
         if not self.enabled:
@@ -163,6 +165,7 @@ class NatState:
                 }
                 for (a, i, p, port, v), (f, t) in self.identity.items()
             ],
+            "session_table": self.session_table.snapshot(),
         }
 
 
@@ -335,7 +338,10 @@ def static_mapping(call: Call) -> Fields:
     if not req.b("is_add"):
         if key not in nat.static:
             raise SimError(rv.NO_SUCH_ENTRY)
-        del nat.static[key]
+        m = nat.static.pop(key)
+        nat.session_table.close_where(
+            nat.session_table.static_of(m.local, m.local_port, m.vrf_id, *key)
+        )
         return {}
     if key in nat.static or key in nat.lb:
         raise SimError(rv.VALUE_EXIST)
@@ -404,7 +410,8 @@ def lb_mapping(call: Call) -> Fields:
             raise SimError(rv.INVALID_VALUE)
         if key not in nat.lb:
             raise SimError(rv.NO_SUCH_ENTRY)
-        del nat.lb[key]
+        for local in nat.lb.pop(key).locals:
+            nat.session_table.close_where(nat.session_table.lb_towards(local.addr, local.port))
         return {}
     locals_ = [_lb_local(x) for x in req.subs("locals")]
     if len(locals_) < 2:
@@ -452,6 +459,8 @@ def lb_local_add_del(call: Call) -> Fields:
     if len(mapping.locals) <= 2:
         raise SimError(rv.UNSPECIFIED)  # an LB mapping keeps at least two backends
     mapping.locals.remove(same[0])
+    # VPP deletes the LB sessions towards the removed backend with it.
+    nat.session_table.close_where(nat.session_table.lb_towards(local.addr, local.port))
     return {}
 
 

@@ -26,7 +26,7 @@ import structlog
 from contivpp.vpp import apidefs
 from contivpp.vpp import retvals as rv
 from contivpp.vpp.apidefs import ApiDefinitions, Service
-from contivpp.vpp.sim import acl, control, interfaces, ip, l2, nat, vxlan
+from contivpp.vpp.sim import acl, control, interfaces, ip, l2, nat, nat_sessions, vxlan
 from contivpp.vpp.sim.linux import LinuxTaps
 from contivpp.vpp.sim.protocol import (
     HEADER_SIZE,
@@ -48,7 +48,7 @@ SOCKET_CLIENT_BIT = 0x80000000
 
 def all_handlers() -> HandlerTable:
     table = HandlerTable()
-    for module in (control, interfaces, ip, l2, vxlan, nat, acl):
+    for module in (control, interfaces, ip, l2, vxlan, nat, nat_sessions, acl):
         table.merge(module.handlers)
     return table
 
