@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
@@ -27,6 +28,8 @@ def _replay(args: argparse.Namespace) -> int:
     except EventLogError as exc:
         print(str(exc), file=sys.stderr)
         return 1
+    for warning in loaded.warnings:
+        print(f"contivpp replay: warning: {warning}", file=sys.stderr)
     if args.vpp_socket:
         result = asyncio.run(
             replay.replay_into_vpp(
@@ -35,13 +38,29 @@ def _replay(args: argparse.Namespace) -> int:
         )
     else:
         result = asyncio.run(replay.replay(loaded, until=args.until))
-    if args.json:
-        print(replay.dumps(replay.result_json(result)))
-    else:
-        print(replay.render_text(result))
+    text = replay.dumps(replay.result_json(result)) if args.json else replay.render_text(result)
+    if not _print_to_pipe(text):
+        return EXIT_BROKEN_PIPE
     if result.programmed is not None and not result.programmed.converged:
         return 1
     return 0
+
+
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+"""What a shell shows for a tool whose reader went away (``replay ... | head``)."""
+
+
+def _print_to_pipe(text: str) -> bool:
+    """Print to stdout; False if its reader has gone away (not an error worth a traceback)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Python flushes stdout again at exit and would complain there: point it at nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return False
+    return True
 
 
 def _vppsim(args: argparse.Namespace) -> int:

@@ -23,6 +23,34 @@ def _net(text: str) -> IPv4Network:
     return IPv4Network(text)
 
 
+def setting_name(where: str, name: object) -> str:
+    """``where.name``, or just ``name`` at the top of a file (``where`` empty).
+
+    A name that is not plainly printable (a YAML key with a newline, an empty key) is quoted,
+    so an error about it stays one readable line.
+    """
+    text = str(name)
+    if not text or not text.isprintable():
+        text = repr(text)
+    return f"{where}.{text}" if where else text
+
+
+def describe(value: object) -> str:
+    """A wrong value as an error shows it: its YAML/JSON type and the value itself."""
+    return f"{type(value).__name__} {value!r}"
+
+
+def int_setting(name: str, value: object, low: int, high: int | None = None) -> int:
+    """An integer setting within ``[low, high]``; bools (YAML ``yes``) are not integers."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{name}: must be an integer, got {describe(value)}")
+    if high is None and value < low:
+        raise ConfigError(f"{name}: must be at least {low}, got {value}")
+    if high is not None and not low <= value <= high:
+        raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+    return value
+
+
 @attrs.frozen
 class IPAMConfig:
     """Contiv's address plan; defaults are Contiv's manifest defaults."""
@@ -67,19 +95,20 @@ class IPAMConfig:
         kwargs: dict[str, Any] = {}
         for json_name, value in data.items():
             attr = _IPAM_FIELDS.get(json_name)
+            name = setting_name(where, json_name)
             if attr is None:
                 known = ", ".join(_IPAM_FIELDS)
-                raise ConfigError(f"{where}.{json_name}: unknown setting (known: {known})")
+                raise ConfigError(f"{name}: unknown setting (known: {known})")
             if attr.endswith("cidr"):
                 if not isinstance(value, str):
-                    raise ConfigError(f"{where}.{json_name}: expected a CIDR string")
+                    raise ConfigError(f"{name}: expected a CIDR string")
                 try:
                     kwargs[attr] = IPv4Network(value)
                 except ValueError as exc:
-                    raise ConfigError(f"{where}.{json_name}: {exc}") from exc
+                    raise ConfigError(f"{name}: {exc}") from exc
             else:
                 if not isinstance(value, int) or isinstance(value, bool):
-                    raise ConfigError(f"{where}.{json_name}: expected an integer")
+                    raise ConfigError(f"{name}: expected an integer")
                 kwargs[attr] = value
         return cls(**kwargs)
 
@@ -136,27 +165,37 @@ class AgentConfig:
     def from_overrides(cls, node_name: str, data: object, where: str = "config") -> AgentConfig:
         """Build a config from Contiv-style overrides (as in an event-log header)."""
         if not isinstance(data, Mapping):
-            raise ConfigError(f"{where}: expected an object, got {type(data).__name__}")
+            raise ConfigError(f"{where or 'config'}: expected an object, got {type(data).__name__}")
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
+            qualified = setting_name(where, name)
             if name == "ipam":
-                kwargs["ipam"] = IPAMConfig.from_json(value, f"{where}.ipam")
+                kwargs["ipam"] = IPAMConfig.from_json(value, qualified)
             elif name in _INT_KNOBS:
-                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                    raise ConfigError(f"{where}.{name}: expected a non-negative integer")
-                kwargs[_INT_KNOBS[name]] = value
+                attr, low, high = _INT_KNOBS[name]
+                kwargs[attr] = int_setting(qualified, value, low, high)
             elif name in _BOOL_KNOBS:
                 if not isinstance(value, bool):
-                    raise ConfigError(f"{where}.{name}: expected a boolean")
+                    raise ConfigError(f"{qualified}: expected a boolean, got {describe(value)}")
                 kwargs[_BOOL_KNOBS[name]] = value
             else:
-                raise ConfigError(f"{where}.{name}: unknown setting")
-        if kwargs.get("main_vrf", 0) == kwargs.get("pod_vrf", 1):
-            raise ConfigError(f"{where}: mainVRFID and podVRFID must differ")
+                raise ConfigError(f"{qualified}: unknown setting")
+        main_vrf, pod_vrf = kwargs.get("main_vrf", 0), kwargs.get("pod_vrf", 1)
+        if main_vrf == pod_vrf:
+            prefix = f"{where}: " if where else ""
+            raise ConfigError(f"{prefix}mainVRFID and podVRFID must differ (both {main_vrf})")
         return cls(node_name=node_name, **kwargs)
 
 
-_INT_KNOBS = {"mtu": "mtu", "mainVRFID": "main_vrf", "podVRFID": "pod_vrf", "vxlanVNI": "vxlan_vni"}
+_U32_MAX = (1 << 32) - 1
+#: JSON name -> (attribute, lowest, highest). MTU: IPv4's 576 up to VPP's largest frame; a
+#: VXLAN VNI has 24 bits and 0 is not a usable segment.
+_INT_KNOBS = {
+    "mtu": ("mtu", 576, 9216),
+    "mainVRFID": ("main_vrf", 0, _U32_MAX),
+    "podVRFID": ("pod_vrf", 0, _U32_MAX),
+    "vxlanVNI": ("vxlan_vni", 1, (1 << 24) - 1),
+}
 _BOOL_KNOBS = {"natExternalTraffic": "nat_external_traffic"}
 
 

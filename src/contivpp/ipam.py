@@ -113,6 +113,13 @@ class PodAllocator:
     def last_index(self) -> int:
         return self.subnet.num_addresses - 3
 
+    @property
+    def last_address(self) -> IPv4Address | None:
+        """The address handed out (or claimed) last, the position to save; None before any."""
+        if self.last < self.first_index:
+            return None
+        return self.subnet.network_address + self.last
+
     def address_of(self, pod: PodRef) -> IPv4Address | None:
         index = self.by_pod.get(pod)
         return None if index is None else self.subnet.network_address + index
@@ -152,6 +159,19 @@ class PodAllocator:
             by_pod=self.by_pod.set(pod, index),
             owners=self.owners.set(index, pod),
         )
+
+    def resume_after(self, address: IPv4Address) -> PodAllocator:
+        """Continue the round robin after ``address`` (the position saved before a restart).
+
+        Unlike :meth:`claim` this may move the position back: after a wrap-around the last
+        address handed out is below addresses pods still hold.
+        """
+        if address not in self.subnet:
+            raise IPAMError(f"allocator position {address} is outside {self.subnet}")
+        index = int(address) - int(self.subnet.network_address)
+        if not self.first_index <= index <= self.last_index:
+            raise IPAMError(f"allocator position {address} is a reserved address of {self.subnet}")
+        return attrs.evolve(self, last=index)
 
     def release(self, pod: PodRef) -> PodAllocator:
         index = self.by_pod.get(pod)

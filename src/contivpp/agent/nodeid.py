@@ -42,9 +42,19 @@ class NodeRecord:
     def from_json(cls, key: str, raw: bytes) -> NodeRecord:
         try:
             data = json.loads(raw)
-            record = cls(int(data["id"]), str(data["name"]), tuple(data.get("ip_addresses", ())))
-        except (ValueError, KeyError, TypeError) as exc:
+        except ValueError as exc:  # also UnicodeDecodeError
             raise InputError(f"{key}: malformed node-ID record: {exc}") from exc
+        # Typed, not coerced: str() / tuple() made names of numbers and addresses of letters.
+        node_id = data.get("id") if isinstance(data, dict) else None
+        name = data.get("name") if isinstance(data, dict) else None
+        ips = data.get("ip_addresses", []) if isinstance(data, dict) else None
+        if not isinstance(node_id, int) or isinstance(node_id, bool):
+            raise InputError(f"{key}: malformed node-ID record: 'id' must be an integer")
+        if not isinstance(name, str) or not name:
+            raise InputError(f"{key}: malformed node-ID record: 'name' must be a non-empty string")
+        if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
+            raise InputError(f"{key}: malformed node-ID record: 'ip_addresses' must list strings")
+        record = cls(node_id, name, tuple(ips))
         if keys.allocated_id_key(record.id) != key:
             raise InputError(f"{key}: record says ID {record.id}")
         return record

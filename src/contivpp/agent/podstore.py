@@ -3,7 +3,13 @@
 kubelet does not re-run CNI ADD for running pods when the agent restarts, so the agent must
 remember them itself: which sandbox, which netns, which address. The record lives on local
 disk (not only in etcd) so it also survives etcd losing its data. It is rewritten atomically
-(write + rename) whenever the set of wired pods changes.
+(write + rename) whenever the set of wired pods changes, and is private (0600): it maps pods
+to addresses and network namespaces.
+
+It also keeps the allocator's round-robin position (``last_allocated``), the only other state
+a new pod's address depends on: without it a restarted agent would derive the position from
+the restored pods and could hand out an address released just before the restart (Contiv
+#573 / #641: the new pod inherits the old pod's policies and connections).
 """
 
 from __future__ import annotations
@@ -15,13 +21,17 @@ from pathlib import Path
 
 import structlog
 
+from contivpp.config import is_ipv4
 from contivpp.events.state import LocalPod, ObjKey
-from contivpp.events.types import CNIAdd
+from contivpp.events.types import AllocatorPositionRestored, CNIAdd
+from contivpp.ipam import PodAllocator
 
 log = structlog.get_logger("contivpp.agent.podstore")
 
 
-def save_pods(path: Path, pods: Mapping[ObjKey, LocalPod]) -> None:
+def save_pods(
+    path: Path, pods: Mapping[ObjKey, LocalPod], allocator: PodAllocator | None = None
+) -> None:
     records = [
         {
             "namespace": p.namespace,
@@ -33,34 +43,95 @@ def save_pods(path: Path, pods: Mapping[ObjKey, LocalPod]) -> None:
         }
         for _, p in sorted(pods.items())
     ]
+    data: dict[str, object] = {"pods": records}
+    last = allocator.last_address if allocator is not None else None
+    if last is not None:
+        data["last_allocated"] = str(last)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pods": records}, indent=1, sort_keys=True), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)  # whatever the umask, and a leftover .tmp may have had other bits
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(data, indent=1, sort_keys=True))
     os.replace(tmp, path)
 
 
-def load_pods(path: Path) -> list[CNIAdd]:
-    """The pods to restore, as ``cni.add`` events that claim their previous address."""
+def load_position(path: Path) -> AllocatorPositionRestored | None:
+    """The allocator position to restore after the pods, or None (none saved, or unreadable).
+
+    A missing or bad position is not fatal: the allocator then continues after the highest
+    restored address, as it did before positions were saved.
+    """
+    data = _read(path)
+    last = data.get("last_allocated") if data is not None else None
+    if last is None:
+        return None
+    if not isinstance(last, str) or not is_ipv4(last):
+        log.error("allocator_position_skipped", path=str(path), value=repr(last))
+        return None
+    return AllocatorPositionRestored(last)
+
+
+def _read(path: Path) -> dict[str, object] | None:
+    """The store's top-level object; None (logged) if absent or unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
+        return None
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON or bad UTF-8
         log.error("pod_store_unreadable", path=str(path), error=str(exc))
+        return None
+    if not isinstance(data, dict):
+        log.error("pod_store_unreadable", path=str(path), error="not a JSON object")
+        return None
+    return data
+
+
+_TEXT_FIELDS = ("container_id", "netns", "ifname", "namespace", "name")
+
+
+def _pod_event(record: object) -> CNIAdd:
+    """One record as the event that restores it; ValueError names the bad field."""
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    for field in _TEXT_FIELDS:
+        value = record.get(field)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{field!r} must be a non-empty string")
+    ip = record.get("ip", "")
+    if not isinstance(ip, str) or (ip and not is_ipv4(ip)):
+        raise ValueError("'ip' must be an IPv4 address")
+    return CNIAdd(
+        container_id=record["container_id"],
+        netns=record["netns"],
+        ifname=record["ifname"],
+        pod_namespace=record["namespace"],
+        pod_name=record["name"],
+        ip=ip,
+    )
+
+
+def load_pods(path: Path) -> list[CNIAdd]:
+    """The pods to restore, as ``cni.add`` events that claim their previous address.
+
+    A record that cannot be restored is skipped with an error log naming it and the field;
+    the others are restored.
+    """
+    data = _read(path)
+    records = data.get("pods", []) if data is not None else []
+    if not isinstance(records, list):
+        log.error("pod_store_unreadable", path=str(path), error="'pods' is not a list")
         return []
     events = []
-    for record in data.get("pods", []):
+    for index, record in enumerate(records):
         try:
-            events.append(
-                CNIAdd(
-                    container_id=str(record["container_id"]),
-                    netns=str(record["netns"]),
-                    ifname=str(record["ifname"]),
-                    pod_namespace=str(record["namespace"]),
-                    pod_name=str(record["name"]),
-                    ip=str(record.get("ip", "")),
-                )
+            events.append(_pod_event(record))
+        except ValueError as exc:
+            log.error(
+                "pod_record_skipped",
+                path=str(path),
+                index=index,
+                record=repr(record),
+                error=str(exc),
             )
-        except (KeyError, TypeError) as exc:
-            log.error("pod_record_skipped", path=str(path), record=repr(record), error=str(exc))
     return events

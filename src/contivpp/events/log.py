@@ -14,7 +14,6 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO
 
 import attrs
 import structlog
@@ -23,6 +22,7 @@ from contivpp.config import AgentConfig, is_ipv4
 from contivpp.errors import ConfigError, EventLogError, K8sObjectError
 from contivpp.events import k8s
 from contivpp.events.types import (
+    AllocatorPositionRestored,
     CNIAdd,
     CNIDel,
     ConfigChanged,
@@ -101,6 +101,8 @@ def encode_event(event: Event) -> dict[str, object]:
             if isinstance(event, CNIAdd) and event.ip:
                 fields["ip"] = event.ip
             return fields
+        case AllocatorPositionRestored(ip=ip):
+            return {"type": "ipam.position", "ip": ip}
         case VPPConnected():
             return {"type": "vpp.connected"}
         case VPPRestarted():
@@ -222,13 +224,22 @@ def _decode_cni(cls: type[CNIAdd] | type[CNIDel]) -> Callable[[int, Mapping[str,
         namespace = str(_field(line, data, "pod_namespace", str))
         name = str(_field(line, data, "pod_name", str))
         if cls is CNIAdd and "ip" in data:
-            ip = str(_field(line, data, "ip", str))
-            if not is_ipv4(ip):
-                raise EventLogError(line, f"field 'ip' is not an IPv4 address: {ip!r}")
+            ip = _ipv4_field(line, data, "ip")
             return CNIAdd(container_id, netns, ifname, namespace, name, ip=ip)
         return cls(container_id, netns, ifname, namespace, name)
 
     return decode
+
+
+def _ipv4_field(line: int, data: Mapping[str, object], name: str) -> str:
+    value = str(_field(line, data, name, str))
+    if not is_ipv4(value):
+        raise EventLogError(line, f"field {name!r} is not an IPv4 address: {value!r}")
+    return value
+
+
+def _decode_position(line: int, data: Mapping[str, object]) -> Event:
+    return AllocatorPositionRestored(_ipv4_field(line, data, "ip"))
 
 
 def _decode_resync(line: int, data: Mapping[str, object]) -> Event:
@@ -245,6 +256,7 @@ _DECODERS: dict[str, Callable[[int, Mapping[str, object]], Event]] = {
     "node.release": _decode_node_release,
     "cni.add": _decode_cni(CNIAdd),
     "cni.del": _decode_cni(CNIDel),
+    "ipam.position": _decode_position,
     "vpp.connected": lambda line, data: VPPConnected(),
     "vpp.restarted": lambda line, data: VPPRestarted(),
     "resync": _decode_resync,
@@ -265,6 +277,8 @@ def _decode_config(header: Header) -> Callable[[int, Mapping[str, object]], Even
 class LoadedLog:
     header: Header
     records: tuple[Record, ...]
+    #: Problems that did not stop the read (a last line cut by a killed writer).
+    warnings: tuple[str, ...] = ()
 
 
 def read_lines(lines: Iterator[str]) -> LoadedLog:
@@ -335,28 +349,103 @@ class LogErrors(EventLogError):
 
 
 def read_log(path: Path) -> LoadedLog:
+    """Read a log file. A last line cut short by a killed writer is dropped with a warning.
+
+    Only the last line, only without its newline, and only if it does not parse: a line that
+    was completely written (newline included) and is still bad is an error like any other.
+    """
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read event log {path}: {exc.strerror}") from exc
-    lines: list[str] = []
-    for number, raw in enumerate(data.splitlines(), start=1):
-        try:
-            lines.append(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise EventLogError(number, f"not valid UTF-8 at byte {exc.start}") from exc
-    return read_lines(iter(lines))
+    pieces = data.split(b"\n")
+    cut = pieces.pop()  # b"" when the file ends with a newline, as a completed write does
+    lines = [_utf8(number, raw) for number, raw in enumerate(pieces, start=1)]
+    warnings: tuple[str, ...] = ()
+    if cut:
+        number = len(pieces) + 1
+        if _is_complete_line(cut):
+            lines.append(cut.decode("utf-8"))
+        else:
+            warnings = (
+                f"line {number}: last line is incomplete (the writer was killed mid-line); ignored",
+            )
+    loaded = read_lines(iter(lines))
+    return attrs.evolve(loaded, warnings=warnings)
+
+
+def _utf8(number: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EventLogError(number, f"not valid UTF-8 at byte {exc.start}") from exc
+
+
+def _is_complete_line(raw: bytes) -> bool:
+    try:
+        json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
 # Recording
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte (``os.write`` may write less); unbuffered, so nothing is pending."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _seq_of(raw: bytes) -> int | None:
+    try:
+        data = json.loads(raw)
+    except ValueError:  # also UnicodeDecodeError: a line cut inside a character
+        return None
+    seq = data.get("seq") if isinstance(data, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+
+
+def last_seq(path: Path, block: int = 1 << 16) -> int | None:
+    """The seq of the last readable event line of a log file, reading it from the end.
+
+    Only the tail is read (a log is up to ``max_bytes`` large and this runs at every start);
+    a cut last line or a header-only file is skipped over, not an error.
+    """
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with fh:
+        pos = fh.seek(0, os.SEEK_END)
+        partial = b""
+        while pos > 0:
+            start = max(0, pos - block)
+            fh.seek(start)
+            pieces = (fh.read(pos - start) + partial).split(b"\n")
+            pos = start
+            # The first piece may continue in the block before this one: look at it later.
+            partial = pieces.pop(0) if pos > 0 else b""
+            for raw in reversed(pieces):
+                seq = _seq_of(raw)
+                if seq is not None:
+                    return seq
+    return None
+
+
 class EventRecorder:
-    """Appends processed events to ``<directory>/events.jsonl``, rotating by size.
+    """Appends processed events to ``<directory>/events.jsonl``, rotating by size and on start.
 
     When the current file would exceed ``max_bytes`` it becomes ``events.jsonl.1`` (older ones
-    shift up to ``.<backups>``, the oldest is dropped) and a new file with a fresh header starts.
+    shift up to ``.<backups>``, older than that are dropped) and a new file with a fresh header
+    starts. A new recorder (an agent start) rotates the same way first, so the history before a
+    crash is kept, and numbers its events after the last seq found in the kept files: seqs grow
+    through the whole file set even if the bus that feeds it starts again at 1 (give the bus
+    :attr:`next_seq` to keep the two numberings equal). Files are 0600 and the directory the
+    recorder creates 0700, whatever the umask: events carry pod names, addresses and objects.
     """
 
     def __init__(
@@ -374,45 +463,99 @@ class EventRecorder:
         self.backups = backups
         self.clock = clock
         self.path = directory / "events.jsonl"
-        directory.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] | None = None
+        self._fd: int | None = None
         self._size = 0
-        self._open_new()
+        self._offset: int | None = None
+        try:
+            self._last_seq = self._start()
+        except OSError as exc:
+            # At start a log that cannot be written is a setup mistake: say so, in one line.
+            raise ConfigError(
+                f"eventLog.directory: cannot write the event log in {directory}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+
+    def _start(self) -> int:
+        """Rotate what a previous run left and open a new file; the last seq kept, or 0."""
+        if not self.directory.is_dir():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.chmod(0o700)
+        kept = self._kept_files()
+        for path in kept:
+            path.chmod(0o600)  # written by an older version, or by hand
+        found = next((s for s in map(last_seq, kept) if s is not None), 0)
+        if kept and kept[0] == self.path:
+            self._rotate()
+        else:
+            self._open_new()
+        return found
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next event must have to continue the kept files."""
+        return self._last_seq + 1
+
+    def _backup(self, index: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.{index}")
+
+    def _kept_files(self) -> list[Path]:
+        """``events.jsonl`` (if any) then its backups, newest first, up to the first gap."""
+        files = [self.path] if self.path.exists() else []
+        index = 1
+        while self._backup(index).exists():
+            files.append(self._backup(index))
+            index += 1
+        return files
 
     def _open_new(self) -> None:
-        self._fh = self.path.open("w", encoding="utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        os.fchmod(fd, 0o600)  # the umask may have taken bits off, a reused file may have more
+        self._fd = fd
         self._size = 0
         self._write(json.dumps(self.header.to_json(), sort_keys=True, separators=(",", ":")))
 
     def _write(self, line: str) -> None:
-        assert self._fh is not None
-        data = line + "\n"
-        self._fh.write(data)
-        self._fh.flush()
-        self._size += len(data.encode("utf-8"))
+        assert self._fd is not None
+        data = (line + "\n").encode("utf-8")
+        write_all(self._fd, data)
+        self._size += len(data)
 
     def _rotate(self) -> None:
-        assert self._fh is not None
-        self._fh.close()
-        for index in range(self.backups - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{index}")
-            if older.exists():
-                os.replace(older, self.path.with_name(f"{self.path.name}.{index + 1}"))
+        self.close()
+        kept = self._kept_files()
+        for path in kept[1:][self.backups :][::-1]:
+            path.unlink()  # beyond the configured number (it may have been lowered)
+        for index in range(min(len(kept) - 1, self.backups - 1), 0, -1):
+            os.replace(self._backup(index), self._backup(index + 1))
         if self.backups > 0:
-            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+            os.replace(self.path, self._backup(1))
         self._open_new()
 
     def record(self, seq: int, event: Event) -> None:
+        """Append one event. Never raises: a log that cannot be written must not stop the
+        event from being applied (and a CNI caller from getting its answer)."""
+        if self._offset is None:
+            # A bus started at 1 after a restart would repeat seqs already in the kept files.
+            self._offset = max(0, self.next_seq - seq)
+        seq += self._offset
         try:
             line = encode_line(seq, self.clock(), event)
         except EventLogError as exc:
             log.warning("event_not_recorded", event_seq=seq, error=exc.reason)
             return
-        if self._size + len(line) + 1 > self.max_bytes and self._size > 0:
-            self._rotate()
-        self._write(line)
+        try:
+            if self._fd is None or (self._size + len(line) + 1 > self.max_bytes and self._size):
+                self._rotate()
+            self._write(line)
+        except OSError as exc:
+            log.error("event_not_recorded", event_seq=seq, error=str(exc))
+            # Part of the line may be on disk: the next event starts a new file, so the cut
+            # line is the last of its file, which readers accept.
+            self.close()
+            return
+        self._last_seq = seq
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)

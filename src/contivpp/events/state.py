@@ -23,6 +23,7 @@ from contivpp.config import AgentConfig
 from contivpp.errors import InputError, IPAMError
 from contivpp.events import indices, k8s
 from contivpp.events.types import (
+    AllocatorPositionRestored,
     CNIAdd,
     CNIDel,
     ConfigChanged,
@@ -108,6 +109,10 @@ def fold(state: ClusterState, event: Event) -> ClusterState:
             return _pod_added(state, event)
         case CNIDel():
             return _pod_deleted(state, event)
+        case AllocatorPositionRestored(ip=ip):
+            if state.allocator is None:
+                raise IPAMError(f"cannot restore the allocator position {ip}: no node ID yet")
+            return attrs.evolve(state, allocator=state.allocator.resume_after(IPv4Address(ip)))
         case VPPRestarted():
             return attrs.evolve(state, vpp_epoch=state.vpp_epoch + 1)
         case ResyncRequested():

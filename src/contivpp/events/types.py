@@ -94,6 +94,17 @@ class CNIDel:
 
 
 @attrs.frozen
+class AllocatorPositionRestored:
+    """The agent restored the pod allocator's round-robin position from its local record.
+
+    Published after the restored pods' ``CNIAdd`` events, so a new pod after a restart gets
+    the address after the last one handed out before it, not one released moments before.
+    """
+
+    ip: str
+
+
+@attrs.frozen
 class VPPConnected:
     """The VPP API connection is up (first connect or reconnect to the same VPP)."""
 
@@ -124,6 +135,7 @@ Event: TypeAlias = (
     | NodeIDReleased
     | CNIAdd
     | CNIDel
+    | AllocatorPositionRestored
     | VPPConnected
     | VPPRestarted
     | ResyncRequested
