@@ -3,14 +3,18 @@
 kubelet does not re-run CNI ADD for running pods when the agent restarts, so the agent must
 remember them itself: which sandbox, which netns, which address. The record lives on local
 disk (not only in etcd) so it also survives etcd losing its data. It is rewritten atomically
-(write + rename) whenever the set of wired pods changes.
+(write + rename) whenever the set of wired pods changes, by :class:`PodSaver` on a thread of
+its own so the event loop never waits for the disk. The file is readable by root only: it
+names every pod's sandbox and address.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import structlog
@@ -35,8 +39,63 @@ def save_pods(path: Path, pods: Mapping[ObjKey, LocalPod]) -> None:
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pods": records}, indent=1, sort_keys=True), encoding="utf-8")
+    # Created 0600 whatever the umask (os.open's mode is masked, so fchmod too).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"pods": records}, indent=1, sort_keys=True))
     os.replace(tmp, path)
+
+
+Pods = Mapping[ObjKey, LocalPod]
+
+
+class PodSaver:
+    """Writes the pod record off the event loop, newest snapshot last, none after it lost.
+
+    Snapshots are immutable maps, so a burst of changes collapses into one write of the newest
+    (an older one would be overwritten anyway); writes run one at a time on a single thread, in
+    submission order. :meth:`close` writes whatever is still pending before it returns.
+    """
+
+    def __init__(self, path: Path, save: Callable[[Path, Pods], None] = save_pods) -> None:
+        self.path = path
+        self._save = save
+        self._pending: Pods | None = None
+        self._writing: asyncio.Task[None] | None = None
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pod-store")
+
+    def submit(self, pods: Pods) -> None:
+        self._pending = pods
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.get_running_loop().create_task(
+                self._drain(), name="pod-store-write"
+            )
+
+    def _write(self, pods: Pods) -> None:
+        try:
+            self._save(self.path, pods)
+        except OSError as exc:
+            log.error("pod_store_write_failed", path=str(self.path), error=str(exc))
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending is not None:
+            pods, self._pending = self._pending, None
+            await loop.run_in_executor(self._thread, self._write, pods)
+
+    async def flush(self) -> None:
+        """Wait until every submitted snapshot is on disk."""
+        while self._writing is not None and not self._writing.done():
+            await asyncio.shield(self._writing)
+
+    def close(self) -> None:
+        """Blocking, for shutdown: finish the write in flight, then the one still pending."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            # Same single thread: runs after any write already in flight, never beside it.
+            self._thread.submit(self._write, pending)
+        self._thread.shutdown(wait=True)
 
 
 def load_pods(path: Path) -> list[CNIAdd]:

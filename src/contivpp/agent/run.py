@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable, Sequence
 
 import attrs
 import structlog
@@ -27,17 +28,18 @@ from contivpp.agent.http import serve_http
 from contivpp.agent.metrics import AgentMetrics
 from contivpp.agent.nodeid import allocate_node_id, release_node_ids
 from contivpp.agent.nodes import AgentTranslator
-from contivpp.agent.podstore import load_pods, save_pods
+from contivpp.agent.podstore import PodSaver, load_pods
 from contivpp.agent.settings import AgentSettings
+from contivpp.cni.check import verify_pod
 from contivpp.cni.grpc_server import start_grpc
 from contivpp.cni.server import PodCNIHandler, serve_relay
 from contivpp.controller import Controller, ReconcilerSink
 from contivpp.datastore.etcd import EtcdStore, parse_endpoints
 from contivpp.datastore.watcher import DatastoreWatcher
-from contivpp.errors import DatastoreError, VPPError
+from contivpp.errors import VPPError
 from contivpp.events.bus import EventBus
 from contivpp.events.log import EventRecorder, Header
-from contivpp.events.state import initial_state
+from contivpp.events.state import LocalPod, initial_state
 from contivpp.events.types import (
     Event,
     K8sDeleted,
@@ -47,28 +49,32 @@ from contivpp.events.types import (
 )
 from contivpp.linux.descriptors import LinuxNeighborDescriptor, LinuxRouteDescriptor
 from contivpp.reconcile import Scheduler, TxnRecord
+from contivpp.renderers.pods import render_pod
 from contivpp.vpp.client import VPPClient
 from contivpp.vpp.descriptors import vpp_descriptors
 
 log = structlog.get_logger("contivpp.agent")
-
-STARTUP = "startup"
 
 
 def _exists(path: str) -> bool:
     return os.path.exists(path)  # one stat per restored pod, at start-up only
 
 
+def _never() -> bool:
+    return False
+
+
 @attrs.define
 class AgentStatus:
-    vpp_connected: bool = False
+    #: Asked at every probe: the VPP connection comes and goes, a flag set once would lie.
+    vpp_connected: Callable[[], bool] = _never
     node_id: int | None = None
     kube_synced: bool = False
     startup_resync_done: bool = False
 
     def not_ready(self) -> list[str]:
         reasons = []
-        if not self.vpp_connected:
+        if not self.vpp_connected():
             reasons.append("VPP not connected")
         if self.node_id is None:
             reasons.append("no node ID")
@@ -107,13 +113,17 @@ class Agent:
         self.controller = Controller(initial_state(config), recorder=recorder)
         self.pods_file = settings.state_dir / "pods.json"
         self._saved_pods = self.controller.state.local_pods
+        self.pod_saver = PodSaver(self.pods_file)
+        # The sink is attached when *this* event is handled (identity, not a reason string:
+        # a replayed or hand-made ResyncRequested("startup") must not attach anything).
+        self._startup_resync = ResyncRequested("startup")
         self.started = asyncio.Event()
         self._apply_errors_seen = 0
         self._store: EtcdStore | None = None
         self._tasks: asyncio.TaskGroup | None = None
 
     async def _handle(self, seq: int, event: Event) -> None:
-        if isinstance(event, ResyncRequested) and event.reason == STARTUP:
+        if event is self._startup_resync:
             self.controller.sink = self.sink
         started = time.perf_counter()
         await self.controller.handle(seq, event)
@@ -139,18 +149,27 @@ class Agent:
         self._apply_errors_seen = self.controller.apply_errors
         pods = self.controller.state.local_pods
         if pods is not self._saved_pods:
-            save_pods(self.pods_file, pods)
+            self.pod_saver.submit(pods)
             self._saved_pods = pods
             self.metrics.pods.set(len(pods))
-        if isinstance(event, ResyncRequested) and event.reason == STARTUP:
+        if event is self._startup_resync:
             self.status.startup_resync_done = True
 
     async def _release(self, name: str) -> None:
         assert self._store is not None
         try:
             await release_node_ids(self._store, name)
-        except DatastoreError as exc:
-            log.warning("node_id_release_failed", node=name, error=str(exc))
+        except Exception as exc:  # a task of the top TaskGroup: must never end it
+            # Any error here (not only etcd's) would cancel the whole agent; another agent
+            # (or the next Node deletion) releases the ID instead. Cancellation passes.
+            log.error("node_id_release_failed", node=name, error=f"{type(exc).__name__}: {exc}")
+
+    async def _verify_pod(self, pod: LocalPod) -> Sequence[str]:
+        """For CNI CHECK: what the pod's own desired values lack, on VPP and in its netns."""
+        state = self.controller.state
+        if state.node_id is None:
+            return ["this node has no ID"]
+        return await verify_pod(render_pod(state.config, state.node_id, pod), self.scheduler.status)
 
     def _observe_transaction(self, record: TxnRecord) -> None:
         """Every reconciler transaction (event-driven or retry) feeds the metrics."""
@@ -179,7 +198,7 @@ class Agent:
     async def run(self) -> None:
         settings, config = self.settings, self.settings.agent
         await self.client.connect()
-        self.status.vpp_connected = True
+        self.status.vpp_connected = lambda: self.client.connected
         async with EtcdStore(parse_endpoints(list(settings.etcd_endpoints))) as store:
 
             def ips_for(node_id: int) -> tuple[str, ...]:
@@ -195,7 +214,8 @@ class Agent:
                 self.bus.publish,
                 lambda: self.controller.state.local_pods,
                 timeout=settings.cni_timeout,
-                ready=lambda: not self.status.not_ready(),
+                not_ready=self.status.not_ready,
+                verify=self._verify_pod,
             )
             self._store = store
             async with asyncio.TaskGroup() as tg:
@@ -217,7 +237,7 @@ class Agent:
                 tg.create_task(watcher.run(), name="datastore-watch")
                 await watcher.synced.wait()
                 self.status.kube_synced = True
-                await self.bus.publish(ResyncRequested(STARTUP))
+                await self.bus.publish(self._startup_resync)
                 await self.bus.join()
                 tg.create_task(self._watch_vpp_restarts(), name="vpp-restarts")
                 tg.create_task(serve_relay(settings.cni_socket, handler), name="cni")
@@ -232,5 +252,6 @@ class Agent:
                     if grpc_server is not None:
                         await grpc_server.stop(1)
                     await self.client.close()
+                    self.pod_saver.close()
                     if self.recorder is not None:
                         self.recorder.close()
