@@ -7,15 +7,15 @@ the same :class:`~contivpp.cni.server.CNIRequest` the lean socket uses.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import grpc
 import structlog
 
+from contivpp import unixsock
+from contivpp.cni import relay
 from contivpp.cni.codes import INVALID_ENVIRONMENT, INVALID_NETWORK_CONFIG
 from contivpp.cni.proto import cni_pb2, cni_pb2_grpc
-from contivpp.cni.server import prepare_socket_path
 from contivpp.cni.spec import CNIHandler, CNIRequest, Result
 from contivpp.errors import CNIRequestError
 
@@ -86,15 +86,37 @@ class RemoteCNIServicer(cni_pb2_grpc.RemoteCNIServicer):
         return await self._call("DEL", request)
 
 
-async def start_grpc(path: Path, handler: CNIHandler) -> grpc.aio.Server:
-    """Start serving RemoteCNI on a unix socket; the caller stops the returned server."""
-    prepare_socket_path(path)
-    server = grpc.aio.server()
+class GrpcCNIServer:
+    """The RemoteCNI server and its socket, which :meth:`stop` removes."""
+
+    def __init__(self, server: grpc.aio.Server, path: Path, inode: int) -> None:
+        self.server = server
+        self.path = path
+        self._inode = inode
+
+    async def stop(self, grace: float | None) -> None:
+        try:
+            await self.server.stop(grace)
+        finally:
+            unixsock.remove(self.path, self._inode)
+
+
+async def start_grpc(path: Path, handler: CNIHandler) -> GrpcCNIServer:
+    """Start serving RemoteCNI on a unix socket (0600); the caller stops the returned server.
+
+    Requests are limited to the relay socket's size (``relay.MAX_REQUEST``), so both front
+    doors accept the same requests.
+    """
+    unixsock.prepare(path)
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", relay.MAX_REQUEST)]
+    )
     cni_pb2_grpc.add_RemoteCNIServicer_to_server(  # type: ignore[no-untyped-call]
         RemoteCNIServicer(handler), server
     )
-    server.add_insecure_port(f"unix://{path}")
-    await server.start()
-    os.chmod(path, 0o600)
+    with unixsock.private_umask():  # gRPC binds here, in the calling thread
+        server.add_insecure_port(f"unix://{path}")
+        await server.start()
+    inode = unixsock.seal(path)
     log.info("cni_grpc_listening", socket=str(path))
-    return server
+    return GrpcCNIServer(server, path, inode)
