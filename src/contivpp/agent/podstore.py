@@ -19,6 +19,7 @@ from pathlib import Path
 
 import structlog
 
+from contivpp import private
 from contivpp.events.state import LocalPod, ObjKey
 from contivpp.events.types import CNIAdd
 
@@ -39,10 +40,7 @@ def save_pods(path: Path, pods: Mapping[ObjKey, LocalPod]) -> None:
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    # Created 0600 whatever the umask (os.open's mode is masked, so fchmod too).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with open(tmp, "w", encoding="utf-8", opener=private.opener) as fh:
         fh.write(json.dumps({"pods": records}, indent=1, sort_keys=True))
     os.replace(tmp, path)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import structlog
 
-from contivpp import unixsock
+from contivpp import private
 from contivpp.cni import relay
 from contivpp.cni.codes import INVALID_ENVIRONMENT, INVALID_NETWORK_CONFIG
 from contivpp.cni.proto import cni_pb2, cni_pb2_grpc
@@ -98,7 +98,7 @@ class GrpcCNIServer:
         try:
             await self.server.stop(grace)
         finally:
-            unixsock.remove(self.path, self._inode)
+            private.remove(self.path, self._inode)
 
 
 async def start_grpc(path: Path, handler: CNIHandler) -> GrpcCNIServer:
@@ -107,16 +107,14 @@ async def start_grpc(path: Path, handler: CNIHandler) -> GrpcCNIServer:
     Requests are limited to the relay socket's size (``relay.MAX_REQUEST``), so both front
     doors accept the same requests.
     """
-    unixsock.prepare(path)
-    server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", relay.MAX_REQUEST)]
-    )
+    private.prepare(path)
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", relay.MAX_REQUEST)])
     cni_pb2_grpc.add_RemoteCNIServicer_to_server(  # type: ignore[no-untyped-call]
         RemoteCNIServicer(handler), server
     )
-    with unixsock.private_umask():  # gRPC binds here, in the calling thread
+    with private.private_umask():  # gRPC binds here, in the calling thread
         server.add_insecure_port(f"unix://{path}")
         await server.start()
-    inode = unixsock.seal(path)
+    inode = private.seal(path)
     log.info("cni_grpc_listening", socket=str(path))
     return GrpcCNIServer(server, path, inode)

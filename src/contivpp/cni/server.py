@@ -17,7 +17,7 @@ from pathlib import Path
 
 import structlog
 
-from contivpp import unixsock
+from contivpp import private
 from contivpp.cni import relay, spec
 from contivpp.cni.codes import (
     DECODING_FAILURE,
@@ -247,10 +247,10 @@ async def serve_relay(
         finally:
             writer.close()
 
-    unixsock.prepare(path)
-    with unixsock.private_umask():  # only root (kubelet's plugins) may call us
+    private.prepare(path)
+    with private.private_umask():  # only root (kubelet's plugins) may call us
         server = await asyncio.start_unix_server(on_client, path=str(path))
-    inode = unixsock.seal(path)
+    inode = private.seal(path)
     log.info("cni_server_listening", socket=str(path))
     if started is not None:
         started.set()
@@ -258,4 +258,4 @@ async def serve_relay(
         async with server:
             await server.serve_forever()
     finally:
-        unixsock.remove(path, inode)
+        private.remove(path, inode)

@@ -19,6 +19,7 @@ from typing import IO
 import attrs
 import structlog
 
+from contivpp import private
 from contivpp.config import AgentConfig, is_ipv4
 from contivpp.errors import ConfigError, EventLogError, K8sObjectError
 from contivpp.events import k8s
@@ -380,7 +381,7 @@ class EventRecorder:
         self._open_new()
 
     def _open_new(self) -> None:
-        self._fh = self.path.open("w", encoding="utf-8")
+        self._fh = open(self.path, "w", encoding="utf-8", opener=private.opener)  # noqa: SIM115
         self._size = 0
         self._write(json.dumps(self.header.to_json(), sort_keys=True, separators=(",", ":")))
 

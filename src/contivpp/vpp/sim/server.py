@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 import structlog
 
-from contivpp import unixsock
+from contivpp import private
 from contivpp.vpp import apidefs
 from contivpp.vpp import retvals as rv
 from contivpp.vpp.apidefs import ApiDefinitions, Service
@@ -98,9 +98,9 @@ class Simulator:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         # Its callers create interfaces in any netns as root: 0600 whatever the umask.
-        with unixsock.private_umask():
+        with private.private_umask():
             self._server = await asyncio.start_unix_server(self._serve, path=str(path))
-        unixsock.seal(path)
+        private.seal(path)
         self.socket_path = path
         log.info("vppsim.started", socket=str(path), pid=self.pid, linux_taps=self.linux_taps)
 

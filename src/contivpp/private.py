@@ -1,10 +1,12 @@
-"""Unix sockets contivpp listens on: private whatever the umask, and gone when we stop.
+"""What only root may use: contivpp's unix sockets and the files that name every pod.
 
-Each of them (the CNI relay socket, the RemoteCNI gRPC socket, the simulator's VPP API
-socket) lets its caller create interfaces in any network namespace as root, so it is created
-0600 (the umask is narrowed for the bind itself: a chmod afterwards leaves a window in which a
-world-writable socket exists). A socket left by a killed process is replaced at start, and a
-clean stop removes ours, but never a newer process's socket bound to the same path since.
+Files (``pods.json``, the event log) are opened with :func:`opener`: 0600 whatever the umask,
+since they list every pod's sandbox, netns and address. Each socket (the CNI relay socket, the
+RemoteCNI gRPC socket, the simulator's VPP API socket) lets its caller create interfaces in any
+network namespace as root, so it is created 0600: the umask is narrowed for the bind itself (a
+chmod afterwards leaves a window in which a world-writable socket exists). A socket left by a
+killed process is replaced at start, and a clean stop removes ours, but never a newer
+process's socket bound to the same path since.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ def private_umask() -> Iterator[None]:
         yield
     finally:
         os.umask(old)
+
+
+def opener(path: str, flags: int) -> int:
+    """For ``open(..., opener=private.opener)``: a new file is 0600 whatever the umask."""
+    fd = os.open(path, flags | os.O_CLOEXEC, MODE)
+    os.fchmod(fd, MODE)  # the mode given to os.open is still masked by the umask
+    return fd
 
 
 def prepare(path: Path) -> None:
