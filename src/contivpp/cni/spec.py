@@ -74,7 +74,7 @@ def _required_env(env: dict[str, str], command: str) -> None:
         )
 
 
-def _check_container_id(container_id: str) -> None:
+def check_container_id(container_id: str) -> None:
     if not _CONTAINER_ID.fullmatch(container_id):
         raise CNIRequestError(
             INVALID_ENVIRONMENT, "invalid characters in containerID", container_id
@@ -153,7 +153,7 @@ def build_request(env: dict[str, str], stdin: bytes) -> CNIRequest:
             command=command, cni_version=version, valid_attachments=_valid_attachments(config)
         )
     if command != "STATUS":
-        _check_container_id(env.get("CNI_CONTAINERID", ""))
+        check_container_id(env.get("CNI_CONTAINERID", ""))
     args = parse_cni_args(env.get("CNI_ARGS", ""))
     netns = env.get("CNI_NETNS", "")
     if command in ("ADD", "CHECK") and not os.path.exists(netns):
