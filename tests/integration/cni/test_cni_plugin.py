@@ -326,3 +326,23 @@ async def test_a_newer_agents_socket_is_not_removed(tmp_path: Path) -> None:
     with pytest.raises(asyncio.CancelledError):
         await second
     assert not path.exists()
+
+
+async def test_a_malformed_agent_reply_is_a_generic_failure(tmp_path: Path) -> None:
+    async def babble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1 << 20)
+        writer.write(b"not a reply")
+        await writer.drain()
+        writer.close()
+
+    path = tmp_path / "babble.sock"
+    server = await asyncio.start_unix_server(babble, path=str(path))
+    try:
+        status, out, _ = await cni("DEL", config(path, "0.4.0"), CNI_CONTAINERID="c",
+                                   CNI_IFNAME="eth0", CNI_PATH="/x")  # fmt: skip
+    finally:
+        server.close()
+        await server.wait_closed()
+    error = json.loads(out)
+    assert (status, error["code"], error["cniVersion"]) == (1, 999, "0.4.0")
+    assert error["msg"] == "malformed reply from the agent"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from contivpp.cni import spec
+from contivpp.cni import relay, spec
 from contivpp.cni.check import not_configured
-from contivpp.cni.server import PodCNIHandler
+from contivpp.cni.server import PodCNIHandler, answer
+from contivpp.cni.spec import CNIRequest
 from contivpp.errors import VPPApiError
 from contivpp.events.state import LocalPod
 from contivpp.reconcile.api import Key
@@ -59,3 +60,16 @@ async def test_check_fails_with_what_verify_reports() -> None:
 
 async def _never_called(event: object) -> None:
     raise AssertionError("CHECK publishes no event")
+
+
+async def test_an_unexpected_handler_error_is_answered_999_not_raised() -> None:
+    class Broken:
+        async def handle(self, request: CNIRequest) -> spec.Result:
+            raise RuntimeError("bug")
+
+    env = {"CNI_COMMAND": "DEL", "CNI_CONTAINERID": "c1", "CNI_IFNAME": "eth0", "CNI_PATH": "/x"}
+    data = relay.encode_request({**{k: v.encode() for k, v in env.items()},
+                                 "stdin": b'{"cniVersion": "0.3.1"}'})  # fmt: skip
+    code, out = relay.decode_reply(await answer(Broken(), data))
+    assert code == 1
+    assert json.loads(out) == {"cniVersion": "0.3.1", "code": 999, "msg": "internal error: bug"}
