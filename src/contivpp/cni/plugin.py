@@ -96,9 +96,11 @@ def run(env: dict[str, str], stdin: bytes) -> tuple[int, str, str]:
     if len(request) > relay.MAX_REQUEST:
         # Refused here: the agent would refuse it too, and sending it only costs time.
         return 1, error_output(version, INVALID_NETWORK_CONFIG, relay.too_large(len(request))), ""
+    timeout = relay.config_number(stdin, "timeoutSeconds")
+    if timeout is not None and not 0 < timeout <= relay.MAX_TIMEOUT:
+        return 1, error_output(version, INVALID_NETWORK_CONFIG, relay.TIMEOUT_RANGE), ""
     try:
-        timeout = relay.config_number(stdin, "timeoutSeconds") or DEFAULT_TIMEOUT
-        reply = call_agent(path, request, timeout)
+        reply = call_agent(path, request, timeout or DEFAULT_TIMEOUT)
     except OSError as exc:
         if command == "STATUS":
             return (

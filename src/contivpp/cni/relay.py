@@ -15,6 +15,9 @@ FIELDS = ("CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS
 #: The largest request (network config + ``CNI_*`` variables, framed) the agent accepts,
 #: documented in docs/cni.md and docs/agent.md; both sides check it.
 MAX_REQUEST = 1 << 20
+#: ``timeoutSeconds`` of the network config: (0, one day]; more overflows the socket timeout.
+MAX_TIMEOUT = 86400.0
+TIMEOUT_RANGE = f"network config field 'timeoutSeconds' must be > 0 and <= {MAX_TIMEOUT:g}"
 
 
 class RelayError(ValueError):

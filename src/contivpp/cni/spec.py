@@ -24,6 +24,7 @@ from contivpp.cni.codes import (
     INVALID_NETWORK_CONFIG,
     SUPPORTED_VERSIONS,
 )
+from contivpp.cni.relay import MAX_TIMEOUT, TIMEOUT_RANGE
 from contivpp.errors import CNIRequestError
 
 
@@ -131,10 +132,15 @@ def _load_config(stdin: bytes) -> dict[str, Any]:
             f"config is {version!r}, plugin supports {list(SUPPORTED_VERSIONS)}",
         )
     for field, typ in (("agentSocket", str), ("timeoutSeconds", (int, float))):
-        if field in config and not isinstance(config[field], typ):
+        if field in config and (
+            not isinstance(config[field], typ) or isinstance(config[field], bool)
+        ):
             raise CNIRequestError(
                 INVALID_NETWORK_CONFIG, f"network config field {field!r} has a wrong type"
             )
+    timeout = config.get("timeoutSeconds", 1)
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise CNIRequestError(INVALID_NETWORK_CONFIG, TIMEOUT_RANGE)
     return config
 
 

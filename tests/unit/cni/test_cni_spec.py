@@ -187,3 +187,32 @@ async def test_gc_removes_attachments_not_listed(node: Node) -> None:
     assert (code, out) == (0, "")
     # c1 is not listed at all, c3 only with another interface: both go; c2 stays.
     assert sorted(node.controller.state.local_pods) == [("default", "b")]
+
+
+@pytest.mark.parametrize(
+    ("timeout", "msg"),
+    [
+        (-5, "network config field 'timeoutSeconds' must be > 0 and <= 86400"),
+        (0, "network config field 'timeoutSeconds' must be > 0 and <= 86400"),
+        (9223372037.0, "network config field 'timeoutSeconds' must be > 0 and <= 86400"),
+        (True, "network config field 'timeoutSeconds' has a wrong type"),
+        ("5", "network config field 'timeoutSeconds' has a wrong type"),
+    ],
+)
+async def test_timeout_seconds_is_range_checked(tmp_path: Path, timeout: object, msg: str) -> None:
+    code, out, handler = await run(env("ADD", str(tmp_path)), conf("0.4.0", timeoutSeconds=timeout))
+    assert (code, out) == (1, {"cniVersion": "0.4.0", "code": 7, "msg": msg})
+    assert not handler.requests
+
+
+def test_the_plugin_refuses_a_timeout_it_cannot_use() -> None:
+    from contivpp.cni import plugin
+
+    stdin = b'{"cniVersion": "1.0.0", "agentSocket": "/nonexistent/s", "timeoutSeconds": 9223372037.0}'
+    code, out, _ = plugin.run({"CNI_COMMAND": "ADD"}, stdin)
+    assert code == 1
+    assert json.loads(out) == {
+        "cniVersion": "1.0.0",
+        "code": 7,
+        "msg": "network config field 'timeoutSeconds' must be > 0 and <= 86400",
+    }
