@@ -76,13 +76,10 @@ class PodCNIHandler:
         self.not_ready = not_ready
         self.verify = verify
 
-    def _refuse_if_not_ready(self) -> None:
-        # Answer at once rather than after a VPP call times out: kubelet retries code 11.
+    def _refuse_if_not_ready(self, code: int) -> None:
         reasons = self.not_ready()
         if reasons:
-            raise CNIRequestError(
-                TRY_AGAIN_LATER, "the contivpp agent is not ready: " + "; ".join(reasons)
-            )
+            raise CNIRequestError(code, "the contivpp agent is not ready: " + "; ".join(reasons))
 
     def _failed(self, error: str) -> CNIRequestError:
         # VPP may have gone away while the request was applied: that is worth a retry.
@@ -103,15 +100,12 @@ class PodCNIHandler:
     async def handle(self, request: CNIRequest) -> Result:
         loop = asyncio.get_running_loop()
         if request.command == "STATUS":
-            reasons = self.not_ready()
-            if reasons:
-                raise CNIRequestError(
-                    PLUGIN_NOT_AVAILABLE, "the contivpp agent is not ready: " + "; ".join(reasons)
-                )
+            self._refuse_if_not_ready(PLUGIN_NOT_AVAILABLE)
             return {}
         if request.command == "CHECK":
             return await self._check(request)
-        self._refuse_if_not_ready()
+        # Answer at once rather than after a VPP call times out: kubelet retries code 11.
+        self._refuse_if_not_ready(TRY_AGAIN_LATER)
         if request.command == "GC":
             await self._gc(request.valid_attachments)
             return {}

@@ -58,6 +58,7 @@ _CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", re.ASCII)
 _COMMAND_SINCE = {"CHECK": (0, 4, 0), "STATUS": (1, 1, 0), "GC": (1, 1, 0)}
 
 VALID_ATTACHMENTS = "cni.dev/valid-attachments"
+LEGACY_ATTACHMENTS = "cni.dev/attachments"
 
 
 def _required_env(env: dict[str, str], command: str) -> None:
@@ -83,8 +84,17 @@ def check_container_id(container_id: str) -> None:
 
 
 def _valid_attachments(config: dict[str, Any]) -> frozenset[tuple[str, str]]:
-    """GC's ``cni.dev/valid-attachments``: the (containerID, ifname) pairs still in use."""
-    items = config.get(VALID_ATTACHMENTS, [])
+    """GC's ``cni.dev/valid-attachments``: the (containerID, ifname) pairs still in use.
+
+    libcni also sends the list as ``cni.dev/attachments`` (the name in an earlier draft of the
+    spec), which is accepted alone too. Without either, GC is refused: an absent list read as
+    empty would unwire every pod of the node.
+    """
+    items = config.get(VALID_ATTACHMENTS, config.get(LEGACY_ATTACHMENTS))
+    if items is None:
+        raise CNIRequestError(
+            INVALID_NETWORK_CONFIG, f"GC needs the network config field {VALID_ATTACHMENTS!r}"
+        )
     if not isinstance(items, list):
         raise CNIRequestError(
             INVALID_NETWORK_CONFIG, f"network config field {VALID_ATTACHMENTS!r} must be a list"

@@ -139,6 +139,18 @@ async def test_gc_rejects_malformed_valid_attachments(attachments: object) -> No
     assert not handler.requests
 
 
+async def test_gc_without_a_list_is_refused_rather_than_unwiring_everything() -> None:
+    code, out, handler = await run({"CNI_COMMAND": "GC", "CNI_PATH": "/x"}, conf("1.1.0"))
+    assert (code, out) == (1, {
+        "cniVersion": "1.1.0", "code": 7,
+        "msg": "GC needs the network config field 'cni.dev/valid-attachments'",
+    })  # fmt: skip
+    assert not handler.requests
+    legacy = conf("1.1.0", **{"cni.dev/attachments": [{"containerID": "c", "ifname": "e"}]})
+    code, out, handler = await run({"CNI_COMMAND": "GC", "CNI_PATH": "/x"}, legacy)
+    assert code == 0 and handler.requests[0].valid_attachments == frozenset({("c", "e")})
+
+
 async def test_gc_request_carries_the_valid_attachments() -> None:
     valid = [{"containerID": "c1", "ifname": "eth0"}, {"containerID": "c2", "ifname": "net1"}]
     code, out, handler = await run(
@@ -208,7 +220,9 @@ async def test_timeout_seconds_is_range_checked(tmp_path: Path, timeout: object,
 def test_the_plugin_refuses_a_timeout_it_cannot_use() -> None:
     from contivpp.cni import plugin
 
-    stdin = b'{"cniVersion": "1.0.0", "agentSocket": "/nonexistent/s", "timeoutSeconds": 9223372037.0}'
+    stdin = (
+        b'{"cniVersion": "1.0.0", "agentSocket": "/nonexistent/s", "timeoutSeconds": 9223372037.0}'
+    )
     code, out, _ = plugin.run({"CNI_COMMAND": "ADD"}, stdin)
     assert code == 1
     assert json.loads(out) == {
