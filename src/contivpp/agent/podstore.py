@@ -3,8 +3,9 @@
 kubelet does not re-run CNI ADD for running pods when the agent restarts, so the agent must
 remember them itself: which sandbox, which netns, which address. The record lives on local
 disk (not only in etcd) so it also survives etcd losing its data. It is rewritten atomically
-(write + rename) whenever the set of wired pods changes, and is private (0600): it maps pods
-to addresses and network namespaces.
+(write + rename) whenever the set of wired pods changes, by :class:`PodSaver` on a thread of
+its own so the event loop never waits for the disk, and is private (0600): it maps pods to
+addresses and network namespaces.
 
 It also keeps the allocator's round-robin position (``last_allocated``), the only other state
 a new pod's address depends on: without it a restarted agent would derive the position from
@@ -14,13 +15,16 @@ the restored pods and could hand out an address released just before the restart
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import structlog
 
+from contivpp import private
 from contivpp.config import is_ipv4
 from contivpp.events.state import LocalPod, ObjKey
 from contivpp.events.types import AllocatorPositionRestored, CNIAdd
@@ -49,11 +53,65 @@ def save_pods(
         data["last_allocated"] = str(last)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    os.fchmod(fd, 0o600)  # whatever the umask, and a leftover .tmp may have had other bits
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with open(tmp, "w", encoding="utf-8", opener=private.opener) as fh:
         fh.write(json.dumps(data, indent=1, sort_keys=True))
     os.replace(tmp, path)
+
+
+Pods = Mapping[ObjKey, LocalPod]
+Snapshot = tuple[Pods, PodAllocator | None]
+
+
+class PodSaver:
+    """Writes the pod record off the event loop, newest snapshot last, none after it lost.
+
+    Snapshots are immutable, so a burst of changes collapses into one write of the newest (an
+    older one would be overwritten anyway); writes run one at a time on a single thread, in
+    submission order. :meth:`close` writes whatever is still pending before it returns.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        save: Callable[[Path, Pods, PodAllocator | None], None] = save_pods,
+    ) -> None:
+        self.path = path
+        self._save = save
+        self._pending: Snapshot | None = None
+        self._writing: asyncio.Task[None] | None = None
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pod-store")
+
+    def submit(self, pods: Pods, allocator: PodAllocator | None = None) -> None:
+        self._pending = (pods, allocator)
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.get_running_loop().create_task(
+                self._drain(), name="pod-store-write"
+            )
+
+    def _write(self, snapshot: Snapshot) -> None:
+        try:
+            self._save(self.path, *snapshot)
+        except OSError as exc:
+            log.error("pod_store_write_failed", path=str(self.path), error=str(exc))
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending is not None:
+            snapshot, self._pending = self._pending, None
+            await loop.run_in_executor(self._thread, self._write, snapshot)
+
+    async def flush(self) -> None:
+        """Wait until every submitted snapshot is on disk."""
+        while self._writing is not None and not self._writing.done():
+            await asyncio.shield(self._writing)
+
+    def close(self) -> None:
+        """Blocking, for shutdown: finish the write in flight, then the one still pending."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            # Same single thread: runs after any write already in flight, never beside it.
+            self._thread.submit(self._write, pending)
+        self._thread.shutdown(wait=True)
 
 
 def load_position(path: Path) -> AllocatorPositionRestored | None:

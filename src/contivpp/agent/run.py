@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable, Sequence
 
 import attrs
 import structlog
@@ -27,17 +28,18 @@ from contivpp.agent.http import serve_http
 from contivpp.agent.metrics import AgentMetrics
 from contivpp.agent.nodeid import allocate_node_id, release_node_ids
 from contivpp.agent.nodes import AgentTranslator
-from contivpp.agent.podstore import load_pods, save_pods
+from contivpp.agent.podstore import PodSaver, load_pods, load_position
 from contivpp.agent.settings import AgentSettings
+from contivpp.cni.check import verify_pod
 from contivpp.cni.grpc_server import start_grpc
 from contivpp.cni.server import PodCNIHandler, serve_relay
 from contivpp.controller import Controller, ReconcilerSink
 from contivpp.datastore.etcd import EtcdStore, parse_endpoints
 from contivpp.datastore.watcher import DatastoreWatcher
-from contivpp.errors import DatastoreError, VPPError
+from contivpp.errors import VPPError
 from contivpp.events.bus import EventBus
 from contivpp.events.log import EventRecorder, Header
-from contivpp.events.state import initial_state
+from contivpp.events.state import LocalPod, initial_state
 from contivpp.events.types import (
     Event,
     K8sDeleted,
@@ -47,28 +49,34 @@ from contivpp.events.types import (
 )
 from contivpp.linux.descriptors import LinuxNeighborDescriptor, LinuxRouteDescriptor
 from contivpp.reconcile import Scheduler, TxnRecord
+from contivpp.renderers.parts import pod_owner
+from contivpp.renderers.services import Backend
 from contivpp.vpp.client import VPPClient
 from contivpp.vpp.descriptors import vpp_descriptors
+from contivpp.vpp.nat_sessions import delete_sessions_towards
 
 log = structlog.get_logger("contivpp.agent")
-
-STARTUP = "startup"
 
 
 def _exists(path: str) -> bool:
     return os.path.exists(path)  # one stat per restored pod, at start-up only
 
 
+def _never() -> bool:
+    return False
+
+
 @attrs.define
 class AgentStatus:
-    vpp_connected: bool = False
+    #: Asked at every probe: the VPP connection comes and goes, a flag set once would lie.
+    vpp_connected: Callable[[], bool] = _never
     node_id: int | None = None
     kube_synced: bool = False
     startup_resync_done: bool = False
 
     def not_ready(self) -> list[str]:
         reasons = []
-        if not self.vpp_connected:
+        if not self.vpp_connected():
             reasons.append("VPP not connected")
         if self.node_id is None:
             reasons.append("no node ID")
@@ -84,7 +92,6 @@ class Agent:
         self.settings = settings
         self.metrics = AgentMetrics()
         self.status = AgentStatus()
-        self.bus = EventBus(observe_lag=self.metrics.event_lag.observe)
         self.client = VPPClient(
             str(settings.vpp_socket), connect_timeout=settings.vpp_connect_timeout
         )
@@ -92,7 +99,7 @@ class Agent:
             [*vpp_descriptors(self.client), LinuxRouteDescriptor(), LinuxNeighborDescriptor()],
             on_record=self._observe_transaction,
         )
-        self.sink = ReconcilerSink(self.scheduler)
+        self.sink = ReconcilerSink(self.scheduler, sessions=self._drop_sessions)
         config = settings.agent
         recorder = None
         if config.event_log.directory is not None:
@@ -103,17 +110,24 @@ class Agent:
                 backups=config.event_log.backups,
             )
         self.recorder = recorder
+        # Continue the kept log's numbering, so log seqs and logged event_seq stay equal.
+        first_seq = recorder.next_seq if recorder is not None else 1
+        self.bus = EventBus(first_seq=first_seq, observe_lag=self.metrics.event_lag.observe)
         # No sink until the startup resync: before it, events only build state.
         self.controller = Controller(initial_state(config), recorder=recorder)
         self.pods_file = settings.state_dir / "pods.json"
         self._saved_pods = self.controller.state.local_pods
+        self.pod_saver = PodSaver(self.pods_file)
+        # The sink is attached when *this* event is handled (identity, not a reason string:
+        # a replayed or hand-made ResyncRequested("startup") must not attach anything).
+        self._startup_resync = ResyncRequested("startup")
         self.started = asyncio.Event()
         self._apply_errors_seen = 0
         self._store: EtcdStore | None = None
         self._tasks: asyncio.TaskGroup | None = None
 
     async def _handle(self, seq: int, event: Event) -> None:
-        if isinstance(event, ResyncRequested) and event.reason == STARTUP:
+        if event is self._startup_resync:
             self.controller.sink = self.sink
         started = time.perf_counter()
         await self.controller.handle(seq, event)
@@ -139,18 +153,33 @@ class Agent:
         self._apply_errors_seen = self.controller.apply_errors
         pods = self.controller.state.local_pods
         if pods is not self._saved_pods:
-            save_pods(self.pods_file, pods)
+            self.pod_saver.submit(pods, self.controller.state.allocator)
             self._saved_pods = pods
             self.metrics.pods.set(len(pods))
-        if isinstance(event, ResyncRequested) and event.reason == STARTUP:
+        if event is self._startup_resync:
             self.status.startup_resync_done = True
 
     async def _release(self, name: str) -> None:
         assert self._store is not None
         try:
             await release_node_ids(self._store, name)
-        except DatastoreError as exc:
-            log.warning("node_id_release_failed", node=name, error=str(exc))
+        except Exception as exc:  # a task of the top TaskGroup: must never end it
+            # Any error here (not only etcd's) would cancel the whole agent; another agent
+            # (or the next Node deletion) releases the ID instead. Cancellation passes.
+            log.error("node_id_release_failed", node=name, error=f"{type(exc).__name__}: {exc}")
+
+    async def _verify_pod(self, pod: LocalPod) -> Sequence[str]:
+        """For CNI CHECK: what the pod's own desired values lack, on VPP and in its netns."""
+        if self.controller.state.node_id is None:
+            return ["this node has no ID"]
+        own = self.controller.parts.part(pod_owner(pod.namespace, pod.name))
+        return await verify_pod(dict(own), self.scheduler.status)
+
+    async def _drop_sessions(self, backend: Backend) -> int:
+        """NAT sessions towards a backend no mapping uses any more (issue 10, stale sessions)."""
+        return await delete_sessions_towards(
+            self.client, backend.ip, backend.port, backend.protocol, vrf=backend.vrf
+        )
 
     def _observe_transaction(self, record: TxnRecord) -> None:
         """Every reconciler transaction (event-driven or retry) feeds the metrics."""
@@ -175,11 +204,14 @@ class Agent:
                     pod=f"{event.pod_namespace}/{event.pod_name}",
                     reason="netns gone",
                 )
+        position = load_position(self.pods_file)
+        if position is not None:  # after the claims: the saved position wins over theirs
+            await self.bus.publish(position)
 
     async def run(self) -> None:
         settings, config = self.settings, self.settings.agent
         await self.client.connect()
-        self.status.vpp_connected = True
+        self.status.vpp_connected = lambda: self.client.connected
         async with EtcdStore(parse_endpoints(list(settings.etcd_endpoints))) as store:
 
             def ips_for(node_id: int) -> tuple[str, ...]:
@@ -195,7 +227,8 @@ class Agent:
                 self.bus.publish,
                 lambda: self.controller.state.local_pods,
                 timeout=settings.cni_timeout,
-                ready=lambda: not self.status.not_ready(),
+                not_ready=self.status.not_ready,
+                verify=self._verify_pod,
             )
             self._store = store
             async with asyncio.TaskGroup() as tg:
@@ -217,7 +250,7 @@ class Agent:
                 tg.create_task(watcher.run(), name="datastore-watch")
                 await watcher.synced.wait()
                 self.status.kube_synced = True
-                await self.bus.publish(ResyncRequested(STARTUP))
+                await self.bus.publish(self._startup_resync)
                 await self.bus.join()
                 tg.create_task(self._watch_vpp_restarts(), name="vpp-restarts")
                 tg.create_task(serve_relay(settings.cni_socket, handler), name="cni")
@@ -232,5 +265,6 @@ class Agent:
                     if grpc_server is not None:
                         await grpc_server.stop(1)
                     await self.client.close()
+                    self.pod_saver.close()
                     if self.recorder is not None:
                         self.recorder.close()

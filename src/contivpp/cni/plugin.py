@@ -19,6 +19,7 @@ from contivpp.cni import relay
 from contivpp.cni.codes import (
     DECODING_FAILURE,
     GENERIC_FAILURE,
+    INVALID_NETWORK_CONFIG,
     PLUGIN_NOT_AVAILABLE,
     SUPPORTED_VERSIONS,
     TRY_AGAIN_LATER,
@@ -91,9 +92,15 @@ def run(env: dict[str, str], stdin: bytes) -> tuple[int, str, str]:
         path = DEFAULT_SOCKET
     fields = {name: env.get(name, "").encode() for name in relay.FIELDS}
     fields["stdin"] = stdin
+    request = relay.encode_request(fields)
+    if len(request) > relay.MAX_REQUEST:
+        # Refused here: the agent would refuse it too, and sending it only costs time.
+        return 1, error_output(version, INVALID_NETWORK_CONFIG, relay.too_large(len(request))), ""
+    timeout = relay.config_number(stdin, "timeoutSeconds")
+    if timeout is not None and not 0 < timeout <= relay.MAX_TIMEOUT:
+        return 1, error_output(version, INVALID_NETWORK_CONFIG, relay.TIMEOUT_RANGE), ""
     try:
-        timeout = relay.config_number(stdin, "timeoutSeconds") or DEFAULT_TIMEOUT
-        reply = call_agent(path, relay.encode_request(fields), timeout)
+        reply = call_agent(path, request, timeout or DEFAULT_TIMEOUT)
     except OSError as exc:
         if command == "STATUS":
             return (

@@ -12,11 +12,24 @@ from __future__ import annotations
 
 MAGIC = b"CNI1\n"
 FIELDS = ("CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH")
+#: The largest request (network config + ``CNI_*`` variables, framed) the agent accepts,
+#: documented in docs/cni.md and docs/agent.md; both sides check it.
 MAX_REQUEST = 1 << 20
+#: ``timeoutSeconds`` of the network config: (0, one day]; more overflows the socket timeout.
+MAX_TIMEOUT = 86400.0
+TIMEOUT_RANGE = f"network config field 'timeoutSeconds' must be > 0 and <= {MAX_TIMEOUT:g}"
 
 
 class RelayError(ValueError):
     """A malformed relay message."""
+
+
+def too_large(size: int) -> str:
+    """The error message for an oversized request (the spec's invalid network config)."""
+    return (
+        f"request too large: {size} bytes of network config and CNI_* variables, "
+        f"the limit is {MAX_REQUEST} bytes (1 MiB)"
+    )
 
 
 def encode_request(fields: dict[str, bytes]) -> bytes:

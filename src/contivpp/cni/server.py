@@ -12,16 +12,17 @@ answers only after the event loop has applied (or refused) the pod's configurati
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 import structlog
 
+from contivpp import private
 from contivpp.cni import relay, spec
 from contivpp.cni.codes import (
     DECODING_FAILURE,
     GENERIC_FAILURE,
+    INVALID_NETWORK_CONFIG,
     PLUGIN_NOT_AVAILABLE,
     TRY_AGAIN_LATER,
 )
@@ -31,6 +32,10 @@ from contivpp.events.state import LocalPod
 from contivpp.events.types import CNIAdd, CNIDel, CNIOutcome, Event
 
 log = structlog.get_logger("contivpp.cni.server")
+
+#: How much of an oversized request is read (and thrown away) before answering: enough for
+#: any plausible mistake, bounded so a runaway sender cannot keep a connection forever.
+DRAIN_LIMIT = 64 << 20
 
 
 def build_result(request: CNIRequest, outcome: CNIOutcome) -> Result:
@@ -42,6 +47,17 @@ def build_result(request: CNIRequest, outcome: CNIOutcome) -> Result:
     }
 
 
+NotReady = Callable[[], Sequence[str]]
+"""The reasons the agent cannot wire pods right now; empty when it can."""
+
+VerifyPod = Callable[[LocalPod], Awaitable[Sequence[str]]]
+"""What a wired pod is missing (pod side and VPP side); empty when it is complete."""
+
+
+async def _nothing_to_verify(pod: LocalPod) -> Sequence[str]:
+    return ()
+
+
 class PodCNIHandler:
     """Turns CNI requests into events and waits for the event loop's answer."""
 
@@ -51,12 +67,25 @@ class PodCNIHandler:
         local_pods: Callable[[], Mapping[tuple[str, str], LocalPod]],
         *,
         timeout: float = 60.0,
-        ready: Callable[[], bool] = lambda: True,
+        not_ready: NotReady = tuple,
+        verify: VerifyPod = _nothing_to_verify,
     ) -> None:
         self.publish = publish
         self.local_pods = local_pods
         self.timeout = timeout
-        self.ready = ready
+        self.not_ready = not_ready
+        self.verify = verify
+
+    def _refuse_if_not_ready(self, code: int) -> None:
+        reasons = self.not_ready()
+        if reasons:
+            raise CNIRequestError(code, "the contivpp agent is not ready: " + "; ".join(reasons))
+
+    def _failed(self, error: str) -> CNIRequestError:
+        # VPP may have gone away while the request was applied: that is worth a retry.
+        if self.not_ready():
+            return CNIRequestError(TRY_AGAIN_LATER, error)
+        return CNIRequestError(GENERIC_FAILURE, error)
 
     async def _send(self, event: CNIAdd | CNIDel) -> CNIOutcome:
         assert event.reply is not None
@@ -71,11 +100,15 @@ class PodCNIHandler:
     async def handle(self, request: CNIRequest) -> Result:
         loop = asyncio.get_running_loop()
         if request.command == "STATUS":
-            if not self.ready():
-                raise CNIRequestError(PLUGIN_NOT_AVAILABLE, "the contivpp agent is not ready")
+            self._refuse_if_not_ready(PLUGIN_NOT_AVAILABLE)
             return {}
         if request.command == "CHECK":
-            return self._check(request)
+            return await self._check(request)
+        # Answer at once rather than after a VPP call times out: kubelet retries code 11.
+        self._refuse_if_not_ready(TRY_AGAIN_LATER)
+        if request.command == "GC":
+            await self._gc(request.valid_attachments)
+            return {}
         fields = {
             "container_id": request.container_id,
             "netns": request.netns,
@@ -99,14 +132,33 @@ class PodCNIHandler:
                 fields.update(pod_namespace=pod.namespace, pod_name=pod.name)
             outcome = await self._send(CNIDel(**fields, reply=loop.create_future()))
             if outcome.error:
-                raise CNIRequestError(GENERIC_FAILURE, outcome.error)
+                raise self._failed(outcome.error)
             return {}
         outcome = await self._send(CNIAdd(**fields, reply=loop.create_future()))
         if outcome.error:
-            raise CNIRequestError(GENERIC_FAILURE, outcome.error)
+            raise self._failed(outcome.error)
         return build_result(request, outcome)
 
-    def _check(self, request: CNIRequest) -> Result:
+    async def _gc(self, valid: frozenset[tuple[str, str]]) -> None:
+        """CNI 1.1 GC: unwire every pod whose attachment the runtime no longer lists."""
+        loop = asyncio.get_running_loop()
+        stale = [p for p in self.local_pods().values() if (p.container_id, p.ifname) not in valid]
+        for pod in sorted(stale, key=lambda p: (p.namespace, p.name)):
+            log.info("cni_gc_pod", pod=f"{pod.namespace}/{pod.name}", container_id=pod.container_id)
+            outcome = await self._send(
+                CNIDel(
+                    container_id=pod.container_id,
+                    netns=pod.netns,
+                    ifname=pod.ifname,
+                    pod_namespace=pod.namespace,
+                    pod_name=pod.name,
+                    reply=loop.create_future(),
+                )
+            )
+            if outcome.error:
+                raise self._failed(f"GC of {pod.namespace}/{pod.name}: {outcome.error}")
+
+    async def _check(self, request: CNIRequest) -> Result:
         pod = self.local_pods().get((request.pod_namespace, request.pod_name))
         if pod is None or pod.container_id != request.container_id:
             raise CNIRequestError(
@@ -121,6 +173,12 @@ class PodCNIHandler:
                 raise CNIRequestError(
                     GENERIC_FAILURE, f"pod has {pod.ip}, prevResult says {sorted(addresses)}"
                 )
+        missing = await self.verify(pod)
+        if missing:
+            raise CNIRequestError(
+                GENERIC_FAILURE,
+                f"pod {pod.namespace}/{pod.name} is missing: " + "; ".join(missing),
+            )
         return {}
 
 
@@ -149,11 +207,15 @@ async def answer(handler: CNIHandler, data: bytes) -> bytes:
         )
 
 
-def prepare_socket_path(path: Path) -> None:
-    """Create the socket's directory and remove a stale socket of a previous agent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() or path.is_symlink():
-        path.unlink()
+async def _too_large(reader: asyncio.StreamReader, head: bytes) -> bytes:
+    """Refuse an oversized request, after reading the rest so the sender sees no broken pipe."""
+    total = len(head)
+    while total <= DRAIN_LIMIT and (chunk := await reader.read(1 << 16)):
+        total += len(chunk)
+    error = relay.too_large(total)
+    log.warning("cni_request_too_large", size=total, limit=relay.MAX_REQUEST)
+    version = relay.config_string(head, "cniVersion") or "1.0.0"
+    return relay.encode_reply(1, spec.error_output(version, INVALID_NETWORK_CONFIG, error))
 
 
 async def serve_relay(
@@ -169,22 +231,25 @@ async def serve_relay(
                 if not more:
                     break  # the plugin closed its side: this is all there is
                 data += more
-            writer.write(await answer(handler, data))
+            if len(data) > relay.MAX_REQUEST:
+                writer.write(await _too_large(reader, data))
+            else:
+                writer.write(await answer(handler, data))
             await writer.drain()
         except ConnectionError as exc:
             log.warning("cni_connection_failed", error=str(exc))
         finally:
             writer.close()
 
-    prepare_socket_path(path)
-    old_umask = os.umask(0o177)  # created 0600: only root (kubelet's plugins) may call us
-    try:
+    private.prepare(path)
+    with private.private_umask():  # only root (kubelet's plugins) may call us
         server = await asyncio.start_unix_server(on_client, path=str(path))
-    finally:
-        os.umask(old_umask)
-    os.chmod(path, 0o600)
+    inode = private.seal(path)
     log.info("cni_server_listening", socket=str(path))
     if started is not None:
         started.set()
-    async with server:
-        await server.serve_forever()
+    try:
+        async with server:
+            await server.serve_forever()
+    finally:
+        private.remove(path, inode)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any, Protocol
 
 import attrs
@@ -23,6 +24,7 @@ from contivpp.cni.codes import (
     INVALID_NETWORK_CONFIG,
     SUPPORTED_VERSIONS,
 )
+from contivpp.cni.relay import MAX_TIMEOUT, TIMEOUT_RANGE
 from contivpp.errors import CNIRequestError
 
 
@@ -48,17 +50,77 @@ def parse_cni_args(text: str) -> dict[str, str]:
     return out
 
 
+#: The spec's container ID: "alphanumeric, optionally followed by alphanumerics, ``_ . -``".
+#: ASCII only (``re.ASCII``): the ID ends up in VPP tags and file names.
+_CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", re.ASCII)
+
+#: The first version that has each command (the reference skel refuses older configs).
+_COMMAND_SINCE = {"CHECK": (0, 4, 0), "STATUS": (1, 1, 0), "GC": (1, 1, 0)}
+
+VALID_ATTACHMENTS = "cni.dev/valid-attachments"
+LEGACY_ATTACHMENTS = "cni.dev/attachments"
+
+
 def _required_env(env: dict[str, str], command: str) -> None:
     needed = ["CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"]
     if command in ("ADD", "CHECK"):
         needed.insert(1, "CNI_NETNS")
     if command == "STATUS":
         needed = []
+    if command == "GC":
+        needed = ["CNI_PATH"]
     missing = [name for name in needed if not env.get(name)]
     if missing:
         raise CNIRequestError(
             INVALID_ENVIRONMENT, f"required env variables [{','.join(missing)}] missing"
         )
+
+
+def check_container_id(container_id: str) -> None:
+    if not _CONTAINER_ID.fullmatch(container_id):
+        raise CNIRequestError(
+            INVALID_ENVIRONMENT, "invalid characters in containerID", container_id
+        )
+
+
+def _valid_attachments(config: dict[str, Any]) -> frozenset[tuple[str, str]]:
+    """GC's ``cni.dev/valid-attachments``: the (containerID, ifname) pairs still in use.
+
+    libcni also sends the list as ``cni.dev/attachments`` (the name in an earlier draft of the
+    spec), which is accepted alone too. Without either, GC is refused: an absent list read as
+    empty would unwire every pod of the node.
+    """
+    items = config.get(VALID_ATTACHMENTS, config.get(LEGACY_ATTACHMENTS))
+    if items is None:
+        raise CNIRequestError(
+            INVALID_NETWORK_CONFIG, f"GC needs the network config field {VALID_ATTACHMENTS!r}"
+        )
+    if not isinstance(items, list):
+        raise CNIRequestError(
+            INVALID_NETWORK_CONFIG, f"network config field {VALID_ATTACHMENTS!r} must be a list"
+        )
+    out = set()
+    for index, item in enumerate(items):
+        cid = item.get("containerID") if isinstance(item, dict) else None
+        ifname = item.get("ifname") if isinstance(item, dict) else None
+        if not isinstance(cid, str) or not isinstance(ifname, str):
+            raise CNIRequestError(
+                INVALID_NETWORK_CONFIG,
+                f"network config field {VALID_ATTACHMENTS!r}[{index}] must be an object "
+                "with string fields containerID and ifname",
+            )
+        out.add((cid, ifname))
+    return frozenset(out)
+
+
+def request_version(stdin: bytes) -> str:
+    """The caller's cniVersion as far as it can be read, so even an error speaks it."""
+    try:
+        config = json.loads(stdin)
+    except ValueError:
+        return "1.0.0"
+    version = config.get("cniVersion") if isinstance(config, dict) else None
+    return version if isinstance(version, str) and version else "1.0.0"
 
 
 def _load_config(stdin: bytes) -> dict[str, Any]:
@@ -80,25 +142,34 @@ def _load_config(stdin: bytes) -> dict[str, Any]:
             f"config is {version!r}, plugin supports {list(SUPPORTED_VERSIONS)}",
         )
     for field, typ in (("agentSocket", str), ("timeoutSeconds", (int, float))):
-        if field in config and not isinstance(config[field], typ):
+        if field in config and (
+            not isinstance(config[field], typ) or isinstance(config[field], bool)
+        ):
             raise CNIRequestError(
                 INVALID_NETWORK_CONFIG, f"network config field {field!r} has a wrong type"
             )
+    timeout = config.get("timeoutSeconds", 1)
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise CNIRequestError(INVALID_NETWORK_CONFIG, TIMEOUT_RANGE)
     return config
 
 
 def build_request(env: dict[str, str], stdin: bytes) -> CNIRequest:
     """Validate a CNI invocation (raises CNIRequestError with the spec's code)."""
     command = env.get("CNI_COMMAND", "")
-    if command not in ("ADD", "DEL", "CHECK", "STATUS"):
+    if command not in ("ADD", "DEL", "CHECK", "STATUS", "GC"):
         raise CNIRequestError(INVALID_ENVIRONMENT, f"unknown CNI_COMMAND: {command}")
     config = _load_config(stdin)
     _required_env(env, command)
     version = config["cniVersion"]
-    if command == "STATUS" and _version_tuple(version) < (1, 1, 0):
-        raise CNIRequestError(
-            INCOMPATIBLE_VERSION, "incompatible CNI versions", "STATUS needs 1.1.0"
+    if command in _COMMAND_SINCE and _version_tuple(version) < _COMMAND_SINCE[command]:
+        raise CNIRequestError(INCOMPATIBLE_VERSION, f"config version does not allow {command}")
+    if command == "GC":
+        return CNIRequest(
+            command=command, cni_version=version, valid_attachments=_valid_attachments(config)
         )
+    if command != "STATUS":
+        check_container_id(env.get("CNI_CONTAINERID", ""))
     args = parse_cni_args(env.get("CNI_ARGS", ""))
     netns = env.get("CNI_NETNS", "")
     if command in ("ADD", "CHECK") and not os.path.exists(netns):
@@ -156,6 +227,8 @@ class CNIRequest:
     pod_name: str = ""
     cni_version: str = "1.0.0"
     prev_result: dict[str, Any] | None = attrs.field(default=None, eq=False)
+    #: GC only: the (container ID, ifname) attachments the runtime still uses.
+    valid_attachments: frozenset[tuple[str, str]] = frozenset()
 
 
 Result = dict[str, Any]
@@ -175,13 +248,14 @@ def error_output(version: str, code: int, msg: str, details: str = "") -> str:
 
 async def execute(env: dict[str, str], stdin: bytes, handler: CNIHandler) -> tuple[int, str]:
     """Run one relayed CNI invocation; return (exit status, stdout) for the plugin to print."""
-    version = "1.0.0"
+    request: CNIRequest | None = None
     try:
         request = build_request(env, stdin)
-        version = request.cni_version
         result = await handler.handle(request)
     except CNIRequestError as exc:
+        # An invalid request still gets its answer in the caller's version when one is legible.
+        version = request.cni_version if request is not None else request_version(stdin)
         return 1, error_output(version, exc.code, exc.msg, exc.details)
     if request.command == "ADD":
-        return 0, json.dumps(format_result(version, result), indent=4)
+        return 0, json.dumps(format_result(request.cni_version, result), indent=4)
     return 0, ""

@@ -126,7 +126,20 @@ def acl_interface(interface_name: str) -> Key:
 
 
 def _ns(netns: str) -> str:
-    return netns.strip("/").replace("/", "_") if netns else HOST_NETNS
+    """The netns path as one key segment, one-to-one: ``/var/run/netns/a_b`` and
+    ``/var/run/netns/a/b`` must never share their values' keys.
+
+    ``/`` becomes ``_`` (so plain paths keep their readable, recorded keys), after ``%`` and
+    ``_`` are escaped; ``%`` is then followed only by ``25``/``5F``, leaving ``%R`` (a relative
+    path) and ``%h`` (the path ``/host``, which would otherwise read as the agent's own netns).
+    """
+    if not netns:
+        return HOST_NETNS
+    escaped = netns.replace("%", "%25").replace("_", "%5F").replace("/", "_")
+    if not netns.startswith("/"):
+        return "%R" + escaped
+    segment = escaped[1:]
+    return "%" + segment if segment == HOST_NETNS else segment
 
 
 def linux_route(netns: str, dst: str) -> Key:

@@ -65,6 +65,9 @@ def test_agent_process_serves_probes_and_metrics_and_stops_cleanly(
         assert (workdir / "cni.sock").exists()
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(15) == 0
+        # No stale sockets: a CNI call now fails at connect (code 11), not on a dead file.
+        assert not (workdir / "cni.sock").exists()
+        assert not (workdir / "cni-grpc.sock").exists()
     finally:
         if agent.poll() is None:
             agent.kill()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import stat
 
-import pytest
 from agent_harness import Node, Pod
 
 from contivpp.events.log import read_log
@@ -50,10 +49,6 @@ async def test_a_restart_keeps_the_event_log_and_its_seqs_grow(node: Node, pods:
     assert stat.S_IMODE((node.work / "state" / "pods.json").stat().st_mode) == 0o600
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs agent/run.py to save and restore the allocator position (see branch log)",
-)
 async def test_an_address_released_before_a_restart_is_not_reused_after_it(
     node: Node, pods: list[Pod]
 ) -> None:

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import grpc
+import pytest
 
 from contivpp.cni.grpc_server import start_grpc
 from contivpp.cni.proto import cni_pb2, cni_pb2_grpc
@@ -43,7 +44,18 @@ async def test_remote_cni_add_and_delete(tmp_path: Path) -> None:
             assert reply.routes[0].dst == "0.0.0.0/0"
 
             bad = await stub.Add(cni_pb2.CNIRequest(container_id="x"))
-            assert bad.result == 1 and "network_namespace" in bad.error
+            assert bad.result == 4 and "network_namespace" in bad.error
+            bad = await stub.Add(cni_pb2.CNIRequest(network_namespace="/x"))
+            assert bad.result == 7 and "without container_id" in bad.error
+            bad = await stub.Add(
+                cni_pb2.CNIRequest(container_id="x/../y", network_namespace="/var/run/netns/x")
+            )
+            assert bad.result == 4 and "invalid characters in containerID" in bad.error
+            oversized = cni_pb2.CNIRequest(container_id="x", extra_arguments="a" * (2 << 20))
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.Add(oversized)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert len(controller.state.local_pods) == 1, "no bad request changed the state"
 
             reply = await stub.Delete(request)
             assert reply.result == 0

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -109,7 +110,8 @@ async def test_add_check_del_in_the_spec_shape(agent: Agent) -> None:
     code, out, _ = await cni("DEL", config(agent.socket), **env)  # idempotent
     assert (code, out) == (0, "")
     code, out, _ = await cni("CHECK", config(agent.socket, prevResult=result), **env)
-    assert code == 1 and "not wired" in json.loads(out)["msg"]
+    error = json.loads(out)
+    assert (code, error["code"]) == (1, 999) and "not wired" in error["msg"]
 
 
 async def test_old_versions_get_ip_version_fields(agent: Agent) -> None:
@@ -176,7 +178,9 @@ async def test_missing_netns_path(agent: Agent) -> None:
     env = pod_env(agent, "p", "c6")
     env["CNI_NETNS"] = "/var/run/netns/does-not-exist"
     status, out, _ = await cni("ADD", config(agent.socket), **env)
-    assert status == 1 and "failed to open netns" in json.loads(out)["msg"]
+    error = json.loads(out)
+    assert (status, error["code"]) == (1, 999) and "failed to open netns" in error["msg"]
+    assert not agent.controller.state.local_pods
 
 
 async def test_agent_down_means_try_again_later(tmp_path: Path) -> None:
@@ -192,6 +196,8 @@ async def test_agent_down_means_try_again_later(tmp_path: Path) -> None:
     status, out, _ = await cni("ADD", config(tmp_path / "nobody.sock"), **env)
     assert status == 1
     assert json.loads(out)["code"] == 11
+    status, out, _ = await cni("STATUS", config(tmp_path / "nobody.sock", "1.1.0"), **env)
+    assert (status, json.loads(out)["code"]) == (1, 50)
 
 
 async def test_socket_is_private(agent: Agent) -> None:
@@ -251,3 +257,92 @@ async def test_a_silent_agent_times_out_after_timeout_seconds(tmp_path: Path) ->
     await server.wait_closed()
     assert status == 1 and json.loads(out)["code"] == 11
     assert elapsed < 5
+
+
+async def test_oversized_stdin_is_an_invalid_network_config(agent: Agent) -> None:
+    env = pod_env(agent, "big", "c8")
+    big = config(agent.socket, "0.4.0", padding="x" * (10 << 20))
+    for command in ("ADD", "DEL"):
+        status, out, err = await cni(command, big, **env)
+        error = json.loads(out)
+        assert (status, error["code"], error["cniVersion"]) == (1, 7, "0.4.0"), out + err
+        assert "the limit is 1048576 bytes" in error["msg"]
+    assert not agent.controller.state.local_pods
+    status, _, _ = await cni("ADD", config(agent.socket), **pod_env(agent, "small", "c9"))
+    assert status == 0
+
+
+async def test_oversized_request_on_the_socket_is_read_and_refused(agent: Agent) -> None:
+    """A sender that writes everything before reading gets an answer, not a broken pipe."""
+    fields = {"CNI_COMMAND": b"ADD", "stdin": b'{"cniVersion": "0.3.1", "p": "' + b"y" * (3 << 20)}
+    reader, writer = await asyncio.open_unix_connection(str(agent.socket))
+    writer.write(relay.encode_request(fields))
+    await writer.drain()
+    writer.write_eof()
+    code, out = relay.decode_reply(await reader.read())
+    writer.close()
+    error = json.loads(out)
+    assert (code, error["code"], error["cniVersion"]) == (1, 7, "0.3.1")
+    assert "limit is 1048576 bytes" in error["msg"]
+
+
+async def test_socket_is_private_under_a_zero_umask_and_removed_on_stop(tmp_path: Path) -> None:
+    handler = PodCNIHandler(EventBus().publish, dict, timeout=1)
+    path = tmp_path / "run" / "cni.sock"
+    path.parent.mkdir()
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(path))  # a socket file left by a killed agent
+    stale.close()
+    old = os.umask(0)
+    try:
+        started = asyncio.Event()
+        server = asyncio.create_task(serve_relay(path, handler, started))
+        await asyncio.wait_for(started.wait(), 5)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o600
+    status, out, _ = await cni("STATUS", config(path, "1.1.0"))
+    assert (status, out) == (0, "")
+    server.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await server
+    assert not path.exists(), "the socket is removed when the server stops"
+
+
+async def test_a_newer_agents_socket_is_not_removed(tmp_path: Path) -> None:
+    handler = PodCNIHandler(EventBus().publish, dict, timeout=1)
+    path = tmp_path / "cni.sock"
+    started = asyncio.Event()
+    first = asyncio.create_task(serve_relay(path, handler, started))
+    await started.wait()
+    started = asyncio.Event()
+    second = asyncio.create_task(serve_relay(path, handler, started))  # replaces the socket
+    await started.wait()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert path.is_socket(), "the old server must not remove the new server's socket"
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert not path.exists()
+
+
+async def test_a_malformed_agent_reply_is_a_generic_failure(tmp_path: Path) -> None:
+    async def babble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1 << 20)
+        writer.write(b"not a reply")
+        await writer.drain()
+        writer.close()
+
+    path = tmp_path / "babble.sock"
+    server = await asyncio.start_unix_server(babble, path=str(path))
+    try:
+        status, out, _ = await cni("DEL", config(path, "0.4.0"), CNI_CONTAINERID="c",
+                                   CNI_IFNAME="eth0", CNI_PATH="/x")  # fmt: skip
+    finally:
+        server.close()
+        await server.wait_closed()
+    error = json.loads(out)
+    assert (status, error["code"], error["cniVersion"]) == (1, 999, "0.4.0")
+    assert error["msg"] == "malformed reply from the agent"

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import structlog
 
+from contivpp import private
 from contivpp.vpp import apidefs
 from contivpp.vpp import retvals as rv
 from contivpp.vpp.apidefs import ApiDefinitions, Service
@@ -96,7 +97,10 @@ class Simulator:
         # VPP removes a stale socket file before binding, so does the simulator.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        self._server = await asyncio.start_unix_server(self._serve, path=str(path))
+        # Its callers create interfaces in any netns as root: 0600 whatever the umask.
+        with private.private_umask():
+            self._server = await asyncio.start_unix_server(self._serve, path=str(path))
+        private.seal(path)
         self.socket_path = path
         log.info("vppsim.started", socket=str(path), pid=self.pid, linux_taps=self.linux_taps)
 
