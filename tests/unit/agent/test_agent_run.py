@@ -113,7 +113,7 @@ async def test_pod_saver_writes_off_the_loop_in_order_and_keeps_the_last(tmp_pat
     threads: set[int] = set()
     gate = threading.Event()
 
-    def save(path: Path, snapshot: podstore.Pods) -> None:
+    def save(path: Path, snapshot: podstore.Pods, allocator: object) -> None:
         gate.wait(5)  # the first write is slow: later snapshots queue up meanwhile
         threads.add(threading.get_ident())
         written.append(tuple(n for _, n in sorted(snapshot)))
