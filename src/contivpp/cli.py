@@ -99,6 +99,17 @@ def _agent(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _stn(args: argparse.Namespace) -> int:
+    from contivpp.stn.daemon import run_stn
+
+    failures = _run_until_signalled(
+        run_stn(Path(args.socket), Path(args.state_dir), args.keepalive_timeout)
+    )
+    for exc in failures:
+        print(f"contivpp stn: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from contivpp.demo import run_demo
 
@@ -153,6 +164,23 @@ def build_parser() -> argparse.ArgumentParser:
     kp.add_argument("--identity", help="this replica's name in the leader election")
     kp.add_argument("--lease-ttl", type=int, default=10, metavar="S", help="leader lease TTL")
     kp.set_defaults(func=_ksr)
+
+    st = sub.add_parser("stn", help="run the steal-the-NIC daemon (Contiv's STN gRPC API)")
+    st.add_argument("--socket", default="/var/run/contivpp/stn.sock", metavar="PATH")
+    st.add_argument(
+        "--state-dir",
+        default="/var/lib/contivpp/stn",
+        metavar="DIR",
+        help="where what was stolen is kept across daemon restarts",
+    )
+    st.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="give a NIC back when its agent has not called for this long",
+    )
+    st.set_defaults(func=_stn)
 
     dm = sub.add_parser(
         "demo", help="run etcd, a VPP simulator, an agent and 3 pods, then clean up"
