@@ -79,6 +79,7 @@ def _ksr(args: argparse.Namespace) -> int:
         etcd_endpoints=args.etcd_endpoints,
         kubeconfig=args.kubeconfig,
         lease_ttl=args.lease_ttl,
+        http_address=args.http_address,
         **extra,
     )
     failures = _run_until_signalled(run_ksr(config))
@@ -163,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     kp.add_argument("--etcd-endpoints", required=True, metavar="HOST:PORT[,...]")
     kp.add_argument("--identity", help="this replica's name in the leader election")
     kp.add_argument("--lease-ttl", type=int, default=10, metavar="S", help="leader lease TTL")
+    kp.add_argument(
+        "--http-address",
+        default="127.0.0.1:9191",
+        metavar="HOST:PORT",
+        help='/healthz /readyz /metrics ("" = none)',
+    )
     kp.set_defaults(func=_ksr)
 
     st = sub.add_parser("stn", help="run the steal-the-NIC daemon (Contiv's STN gRPC API)")
