@@ -51,23 +51,32 @@ class StolenStore:
 
     def save(self, stolen: dict[str, NicConfig]) -> None:
         """Replace the file atomically (a crash leaves the old or the new one, never half)."""
-        directory = self.path.parent
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         data = {
             "format": FORMAT,
             "interfaces": {name: stolen[name].to_json() for name in sorted(stolen)},
         }
-        tmp = directory / f".{FILE_NAME}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.fchmod(fd, 0o600)  # an old tmp file may have other bits; O_CREAT keeps them
-            os.write(fd, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            _write_atomically(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise STNError(f"{self.path}: cannot write: {exc.strerror or exc}") from exc
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = directory / f".{path.name}.tmp"
+    with open(tmp, "w", encoding="utf-8", opener=_private) as out:
+        os.fchmod(out.fileno(), 0o600)  # an old tmp file may have other bits; O_CREAT keeps them
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_CLOEXEC, 0o600)

@@ -105,3 +105,11 @@ def test_damaged_file_is_an_error_naming_the_field(
     with pytest.raises(STNError, match=message) as info:
         store.load()
     assert str(info.value).startswith(f"{tmp_path}/stolen.json: ")
+
+
+def test_an_unwritable_state_dir_is_an_error_naming_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    store = StolenStore(blocker / "stn")
+    with pytest.raises(STNError, match=f"^{blocker}/stn/stolen.json: cannot write: "):
+        store.save({"eth0": NIC})
