@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +31,7 @@ RT_TABLE_MAIN = 254
 RTPROT_KERNEL = 2
 RT_SCOPE_LINK = 253
 SYSFS_NET = Path("/sys/class/net")
+PCI_ADDRESS = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
 
 
 @attrs.frozen
@@ -136,11 +138,28 @@ def _ifindex(ipr: IPRoute, name: str) -> int:
 
 
 def _sysfs_name(path: Path) -> str:
-    """The last component of a sysfs symlink ("" when there is none: a virtual device)."""
+    """The last component of a sysfs symlink ("" when there is none)."""
     try:
         return os.path.basename(os.readlink(path))
     except OSError:
         return ""
+
+
+def pci_device(name: str, sysfs_net: Path = SYSFS_NET) -> tuple[str, str]:
+    """(PCI address, kernel driver) of the NIC's PCI function; ("", "") for a virtual NIC.
+
+    This is what DPDK binds and what a give-back would rebind (Contiv used ethtool's
+    bus-info). A virtio NIC's sysfs device is ``virtio<N>``, a child of the PCI function,
+    so the walk goes up to the first PCI-address-shaped directory.
+    """
+    try:
+        device = (sysfs_net / name / "device").resolve(strict=True)
+    except OSError:
+        return "", ""
+    for node in (device, *device.parents):
+        if PCI_ADDRESS.fullmatch(node.name):
+            return node.name, _sysfs_name(node / "driver")
+    return "", ""
 
 
 def record(ipr: IPRoute, name: str, *, dhcp: bool = False) -> NicConfig:
@@ -169,7 +188,7 @@ def record(ipr: IPRoute, name: str, *, dhcp: bool = False) -> NicConfig:
                     family=family,
                 )
             )
-    device = SYSFS_NET / name / "device"
+    pci_address, kernel_driver = pci_device(name)
     return NicConfig(
         name=name,
         mac=link.get_attr("IFLA_ADDRESS") or "",
@@ -177,8 +196,8 @@ def record(ipr: IPRoute, name: str, *, dhcp: bool = False) -> NicConfig:
         up=bool(link["flags"] & IFF_UP),
         addresses=tuple(addresses),
         routes=tuple(routes),
-        pci_address=_sysfs_name(device),
-        kernel_driver=_sysfs_name(device / "driver"),
+        pci_address=pci_address,
+        kernel_driver=kernel_driver,
         dhcp=dhcp,
     )
 

@@ -7,6 +7,7 @@ with the code under test, and compared with the literal configuration the fixtur
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -22,7 +23,12 @@ import attrs
 import pytest
 
 from contivpp.errors import STNError
-from contivpp.stn.client import release_interface, steal_interface, stolen_interface_info
+from contivpp.stn.client import (
+    keep_alive,
+    release_interface,
+    steal_interface,
+    stolen_interface_info,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
 
@@ -221,6 +227,9 @@ async def test_restart_without_agent_restores_after_grace(host: str, daemon: Dae
     daemon.start()
     # ...and the restarted daemon, hearing from no agent, does after one timeout
     wait_for(lambda: nic_state(host) == ORIGINAL, KEEPALIVE + 5, "the NIC to be restored")
+    # an agent that was only stalled learns at its next keep-alive that the NIC is gone
+    with pytest.raises(STNError, match="interface 'nic0' is not stolen"):
+        await asyncio.wait_for(keep_alive(daemon.socket, "nic0", 0.2), 5)
 
 
 async def test_bad_requests_get_an_error_and_change_nothing(host: str, daemon: Daemon) -> None:
