@@ -109,6 +109,14 @@ class STNDaemon:
             config = self.stolen.get(name)
             if config is None:
                 raise STNError(f"interface {name!r} is not stolen")
+            if await asyncio.to_thread(nic.rebind_driver, config):
+                log.info(
+                    "stn_driver_rebound",
+                    interface=name,
+                    pci_address=config.pci_address,
+                    driver=config.kernel_driver,
+                )
+                await self._wait_for_netdev(name)
             await _netlink(name, lambda ipr: nic.restore(ipr, config))
             for _ in range(RESTORE_CHECKS):
                 lacking = await _netlink(name, lambda ipr: nic.missing(ipr, config))
@@ -120,6 +128,13 @@ class STNDaemon:
             self._forget(name)
             log.info("stn_interface_restored", interface=name, reason=reason)
             return config
+
+    async def _wait_for_netdev(self, name: str) -> None:
+        """After a rebind the driver registers the netdev again; give it Contiv's 4 s."""
+        for _ in range(RESTORE_CHECKS):
+            if await _netlink(name, lambda ipr: bool(ipr.link_lookup(ifname=name))):
+                return
+            await asyncio.sleep(RESTORE_CHECK_INTERVAL)
 
     def _forget(self, name: str) -> None:
         remaining = {n: c for n, c in self.stolen.items() if n != name}

@@ -16,7 +16,7 @@ import ipaddress
 import os
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ RT_TABLE_MAIN = 254
 RTPROT_KERNEL = 2
 RT_SCOPE_LINK = 253
 SYSFS_NET = Path("/sys/class/net")
+SYSFS_PCI = Path("/sys/bus/pci")
 PCI_ADDRESS = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
 
 
@@ -160,6 +161,45 @@ def pci_device(name: str, sysfs_net: Path = SYSFS_NET) -> tuple[str, str]:
         if PCI_ADDRESS.fullmatch(node.name):
             return node.name, _sysfs_name(node / "driver")
     return "", ""
+
+
+def _write_sysfs(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def rebind_driver(
+    config: NicConfig,
+    sysfs_pci: Path = SYSFS_PCI,
+    *,
+    write: Callable[[Path, str], None] = _write_sysfs,
+) -> bool:
+    """Hand the NIC's PCI function back to its kernel driver if another one holds it.
+
+    VPP's DPDK binds the NIC to vfio-pci and does not give it back when it dies, so without
+    this a dead vswitch would leave the node without its network. True if a rebind was
+    asked for (the netdev then reappears after a moment); False when there is nothing to do
+    (a virtual NIC, already on its driver, or no longer on the bus).
+    """
+    if not config.pci_address or not config.kernel_driver:
+        return False
+    device = sysfs_pci / "devices" / config.pci_address
+    if not device.exists():
+        return False
+    holder = _sysfs_name(device / "driver")
+    if holder == config.kernel_driver:
+        return False
+    try:
+        if holder:
+            write(device / "driver" / "unbind", config.pci_address)
+        write(device / "driver_override", config.kernel_driver)
+        write(sysfs_pci / "drivers_probe", config.pci_address)
+        write(device / "driver_override", "\n")  # let any driver have it again later
+    except OSError as exc:
+        raise STNError(
+            f"{config.name}: PCI {config.pci_address}: cannot rebind to "
+            f"{config.kernel_driver}: {exc}"
+        ) from exc
+    return True
 
 
 def record(ipr: IPRoute, name: str, *, dhcp: bool = False) -> NicConfig:
