@@ -98,6 +98,7 @@ def _ksr(args: argparse.Namespace) -> int:
         etcd_endpoints=args.etcd_endpoints,
         kubeconfig=args.kubeconfig,
         lease_ttl=args.lease_ttl,
+        http_address=args.http_address,
         **extra,
     )
     failures = _run_until_signalled(run_ksr(config))
@@ -115,6 +116,17 @@ def _agent(args: argparse.Namespace) -> int:
     failures = _run_until_signalled(agent.run())
     for exc in failures:
         print(f"contivpp agent: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _stn(args: argparse.Namespace) -> int:
+    from contivpp.stn.daemon import run_stn
+
+    failures = _run_until_signalled(
+        run_stn(Path(args.socket), Path(args.state_dir), args.keepalive_timeout)
+    )
+    for exc in failures:
+        print(f"contivpp stn: {exc}", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -171,7 +183,30 @@ def build_parser() -> argparse.ArgumentParser:
     kp.add_argument("--etcd-endpoints", required=True, metavar="HOST:PORT[,...]")
     kp.add_argument("--identity", help="this replica's name in the leader election")
     kp.add_argument("--lease-ttl", type=int, default=10, metavar="S", help="leader lease TTL")
+    kp.add_argument(
+        "--http-address",
+        default="127.0.0.1:9191",
+        metavar="HOST:PORT",
+        help='/healthz /readyz /metrics ("" = none)',
+    )
     kp.set_defaults(func=_ksr)
+
+    st = sub.add_parser("stn", help="run the steal-the-NIC daemon (Contiv's STN gRPC API)")
+    st.add_argument("--socket", default="/var/run/contivpp/stn.sock", metavar="PATH")
+    st.add_argument(
+        "--state-dir",
+        default="/var/lib/contivpp/stn",
+        metavar="DIR",
+        help="where what was stolen is kept across daemon restarts",
+    )
+    st.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="give a NIC back when its agent has not called for this long",
+    )
+    st.set_defaults(func=_stn)
 
     dm = sub.add_parser(
         "demo", help="run etcd, a VPP simulator, an agent and 3 pods, then clean up"

@@ -21,6 +21,7 @@ with their cause chained (``raise X(...) from exc``)::
     │   └── VPPApiError          a reply with retval != 0 (message name, retval, retriable)
     ├── DatastoreError           etcd
     ├── IPAMError                address plan exhausted / conflicting
+    ├── STNError                 the STN daemon: no such NIC, not stolen, bad state file
     └── RenderError              a renderer broke its contract (two owners of one key)
 """
 
@@ -140,3 +141,7 @@ class IPAMError(ContivError):
 
 class RenderError(ContivError):
     """A renderer broke its contract: two owners rendered the same key."""
+
+
+class STNError(ContivError):
+    """The STN daemon cannot steal / release a NIC, or its state file is unreadable."""

@@ -35,6 +35,18 @@ def _endpoints(value: str | Sequence[str | Endpoint]) -> tuple[Endpoint, ...]:
         raise ConfigError(f"--etcd-endpoints: {exc}") from exc
 
 
+def _http_address(value: str | tuple[str, int] | None) -> tuple[str, int] | None:
+    """``"HOST:PORT"`` (``""`` or ``None``: no HTTP endpoint)."""
+    if value is None or isinstance(value, tuple):
+        return value
+    if not value:
+        return None
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--http-address: expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not value > 0:
         raise ConfigError(f"ksr.{attribute.name}: must be > 0, got {value}")
@@ -74,6 +86,10 @@ class KSRConfig:
     etcd_backoff_max: float = attrs.field(default=5.0, validator=_positive)
     txn_max_ops: int = 100
     kinds: tuple[Kind, ...] = attrs.field(default=KINDS, converter=_kinds)
+    # /healthz /readyz /metrics; loopback unless configured (Contiv's KSR probe port)
+    http_address: tuple[str, int] | None = attrs.field(
+        default=("127.0.0.1", 9191), converter=_http_address
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.lease_ttl < 2:

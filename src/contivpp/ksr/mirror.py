@@ -122,6 +122,10 @@ class Mirror:
         """Queue a change (waits while the writer is behind)."""
         await self._queue.put(change)
 
+    def objects(self, kind: Kind) -> int:
+        """How many objects of ``kind`` etcd holds, as last read or written by this term."""
+        return len(self._actual[kind])
+
     @property
     def is_synced(self) -> bool:
         return self._healthy and not self._dirty and self._listed >= set(self._config.kinds)

@@ -11,14 +11,17 @@ point the CLI calls.
 from __future__ import annotations
 
 import asyncio
+import json
 
 import structlog
 
+from contivpp.datastore import keys
 from contivpp.datastore.backoff import Backoff
 from contivpp.datastore.etcd import EtcdStore
 from contivpp.errors import DatastoreError
 from contivpp.ksr.config import KSRConfig
 from contivpp.ksr.election import Term, campaign, keep_alive, resign
+from contivpp.ksr.http import serve_http
 from contivpp.ksr.kubeapi import RESOURCES, KubeApi
 from contivpp.ksr.mirror import Mirror, Watermark
 from contivpp.ksr.reflector import Reflector
@@ -42,6 +45,21 @@ class KSR:
     @property
     def is_leader(self) -> bool:
         return self.term is not None and not self.term.ended.is_set()
+
+    async def readiness(self) -> tuple[bool, str]:
+        """(ready, why): a leader once synced; a standby while it can reach etcd."""
+        mirror = self.mirror
+        if self.is_leader and mirror is not None:
+            if mirror.is_synced:
+                return True, "leader, synced"
+            return False, "leader, not synced yet (listing or writing to etcd)"
+        try:
+            async with asyncio.timeout(self.config.etcd_timeout):
+                holder, _ = await self._store.get(keys.ELECTION_KEY)
+        except (DatastoreError, TimeoutError) as exc:
+            return False, f"standby, etcd unreachable: {exc or 'timeout'}"
+        leader = _identity_of(holder.value) if holder is not None else "none"
+        return True, f"standby, leader {leader}"
 
     async def run(self) -> None:
         """Campaign and reflect, term after term, until cancelled."""
@@ -105,6 +123,15 @@ class KSR:
         return crashed
 
 
+def _identity_of(value: bytes) -> str:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return "unknown"
+    identity = data.get("identity") if isinstance(data, dict) else None
+    return identity if isinstance(identity, str) else "unknown"
+
+
 async def run_ksr(config: KSRConfig) -> None:
     """Run a KSR replica until cancelled: the entry point of ``contivpp ksr``.
 
@@ -121,6 +148,13 @@ async def run_ksr(config: KSRConfig) -> None:
     )
     try:
         async with EtcdStore(config.etcd_endpoints, timeout=config.etcd_timeout) as store:
-            await KSR(config, store, api).run()
+            ksr = KSR(config, store, api)
+            if config.http_address is None:
+                await ksr.run()
+                return
+            host, port = config.http_address
+            async with asyncio.TaskGroup() as group:
+                group.create_task(ksr.run(), name="ksr")
+                group.create_task(serve_http(ksr, host, port), name="ksr-http")
     finally:
         await api.close()

@@ -83,3 +83,27 @@ def test_http_failures() -> None:
         str(ApiFailure(0, "ClientConnectorError", "refused"))
         == "no answer ClientConnectorError: refused"
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("127.0.0.1:9191", ("127.0.0.1", 9191)),
+        ("0.0.0.0:0", ("0.0.0.0", 0)),
+        ("[::1]:9191", ("::1", 9191)),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_http_address(given: str | None, expected: tuple[str, int] | None) -> None:
+    assert KSRConfig(etcd_endpoints="127.0.0.1:2379", http_address=given).http_address == expected
+
+
+def test_http_address_default_is_loopback() -> None:
+    assert KSRConfig(etcd_endpoints="127.0.0.1:2379").http_address == ("127.0.0.1", 9191)
+
+
+@pytest.mark.parametrize("given", ["9191", ":9191", "host:", "host:http", "host:65536"])
+def test_bad_http_address_is_named(given: str) -> None:
+    with pytest.raises(ConfigError, match=f"--http-address: expected HOST:PORT, got '{given}'"):
+        KSRConfig(etcd_endpoints="127.0.0.1:2379", http_address=given)
