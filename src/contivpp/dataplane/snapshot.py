@@ -231,7 +231,7 @@ async def read_snapshot(client: VPPClient, node: str = "") -> Snapshot:
         _fib(client, vrfs),
         client.dump("ip_neighbor_dump", sw_if_index=NO_INDEX, af=0),
         _acls(client),
-        _nat(client),
+        _nat(client, interfaces),
         _l2(client),
     )
     return Snapshot(
@@ -352,7 +352,7 @@ async def _acls(client: VPPClient) -> tuple[tuple[AclState, ...], tuple[AclBindi
     return states, tuple(bindings)
 
 
-async def _nat(client: VPPClient) -> NatState:
+async def _nat(client: VPPClient, interfaces: tuple[InterfaceState, ...]) -> NatState:
     config = await client.call("nat44_show_running_config")
     if not config.sessions:  # the plugin reports a session limit only while enabled
         return NatState()
@@ -378,7 +378,7 @@ async def _nat(client: VPPClient) -> NatState:
     mappings = [
         NatStaticMapping(
             local_ip=str(d.local_ip_address),
-            external_ip=str(d.external_ip_address),
+            external_ip=_address(interfaces, int(d.external_sw_if_index), d.external_ip_address),
             protocol=int(d.protocol),
             local_port=int(d.local_port),
             external_port=int(d.external_port),
@@ -391,8 +391,8 @@ async def _nat(client: VPPClient) -> NatState:
     ]
     mappings += [
         NatStaticMapping(
-            local_ip=str(d.ip_address),
-            external_ip=str(d.ip_address),
+            local_ip=_address(interfaces, int(d.sw_if_index), d.ip_address),
+            external_ip=_address(interfaces, int(d.sw_if_index), d.ip_address),
             protocol=int(d.protocol),
             local_port=int(d.port),
             external_port=int(d.port),
@@ -437,6 +437,17 @@ async def _nat(client: VPPClient) -> NatState:
             for d in lbs
         ),
     )
+
+
+def _address(interfaces: tuple[InterfaceState, ...], sw_if_index: int, given: object) -> str:
+    """A mapping's address: the given one, or the first address of the interface it names
+    (VPP resolves ``external_sw_if_index`` itself, also when the address comes later)."""
+    if sw_if_index == NO_INDEX:
+        return str(given)
+    itf = next((i for i in interfaces if i.sw_if_index == sw_if_index), None)
+    if itf is None or not itf.addresses:
+        return "0.0.0.0"  # not resolved yet: matches nothing
+    return itf.addresses[0].split("/")[0]
 
 
 async def _l2(client: VPPClient) -> tuple[tuple[BridgeDomainState, ...], tuple[L2FibState, ...]]:

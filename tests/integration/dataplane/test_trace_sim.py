@@ -28,6 +28,7 @@ from contivpp.model.acl import Acl, AclInterface, AclRule, PortRange
 from contivpp.model.nat import (
     Nat44AddressPool,
     Nat44Global,
+    Nat44IdentityMapping,
     Nat44Interface,
     Nat44LbLocal,
     Nat44LbStaticMapping,
@@ -110,6 +111,9 @@ async def programmed(workdir: Path) -> AsyncIterator[tuple[str, dict[str, str]]]
                     "10.1.1.254", twice_nat=True
                 ),
                 keys.nat44_lb_static_mapping("10.96.0.10", "tcp", 80): service,
+                keys.nat44_identity_mapping(0, "loopbackNIC", "udp", 4789): Nat44IdentityMapping(
+                    interface="loopbackNIC", protocol="udp", port=4789
+                ),
                 keys.acl(policy.name): policy,
                 keys.acl(reflection.name): reflection,
                 keys.acl_interface(names["db-0"]): AclInterface(
@@ -155,6 +159,13 @@ async def test_snapshot_holds_what_the_descriptors_programmed(
         "self",
     )
     assert sorted((x.ip, x.port) for x in lb.locals) == [(WEB0, 8080), (WEB1, 8080)]
+    # An identity mapping naming an interface is reported with that interface's address.
+    (vxlan_port,) = [m for m in snap.nat.static_mappings if m.identity]
+    assert (vxlan_port.local_ip, vxlan_port.protocol, vxlan_port.local_port) == (
+        "192.168.16.1",
+        17,
+        4789,
+    )
     # VPP's own entries are part of the FIB picture: the special 0.0.0.0/32 drop, connected
     # and local entries of interface addresses, and the API routes.
     pod_vrf = {e.prefix: e for e in snap.entries(1)}
