@@ -41,6 +41,7 @@ from contivpp.dataplane.snapshot import (
     NatLbMapping,
     NatStaticMapping,
     Snapshot,
+    ip4_int,
 )
 from contivpp.errors import InputError
 from contivpp.model.acl import AclRule
@@ -180,31 +181,56 @@ class Outcome:
 AclSessionKey = tuple[int, bool, str, str, int, int, int]
 
 
+@attrs.frozen
+class _Rule:
+    """A rule as the matcher reads it: networks as (address, mask) integers."""
+
+    ip6: bool
+    src: tuple[int, int]
+    dst: tuple[int, int]
+    proto: int
+    sports: tuple[int, int]
+    dports: tuple[int, int]
+    tcp_mask: int
+    tcp_value: int
+
+
+def _net(prefix: str) -> tuple[int, int]:
+    net = ipaddress.ip_network(prefix)
+    return int(net.network_address), int(net.netmask)
+
+
 @functools.lru_cache(maxsize=4096)
-def _encoded(rule: AclRule) -> dict[str, Any]:
-    encoded = encode_rule(rule)
-    encoded["src"] = ipaddress.ip_network(encoded["src_prefix"])
-    encoded["dst"] = ipaddress.ip_network(encoded["dst_prefix"])
-    return encoded
+def _compiled(rule: AclRule) -> _Rule:
+    r = encode_rule(rule)  # the exact fields VPP gets, defaults resolved as the descriptor does
+    return _Rule(
+        ip6=":" in r["src_prefix"] or ":" in r["dst_prefix"],
+        src=_net(r["src_prefix"]),
+        dst=_net(r["dst_prefix"]),
+        proto=r["proto"],
+        sports=(r["srcport_or_icmptype_first"], r["srcport_or_icmptype_last"]),
+        dports=(r["dstport_or_icmpcode_first"], r["dstport_or_icmpcode_last"]),
+        tcp_mask=r["tcp_flags_mask"],
+        tcp_value=r["tcp_flags_value"],
+    )
 
 
 def rule_matches(rule: AclRule, packet: Packet) -> bool:
     """``single_acl_match_5tuple`` (``public_inlines.h``): addresses, then for a rule with a
     protocol the protocol, source and destination port ranges and the TCP flags."""
-    r = _encoded(rule)
-    src, dst = ipaddress.ip_address(packet.src), ipaddress.ip_address(packet.dst)
-    if r["src"].version != 4 or dst not in r["dst"] or src not in r["src"]:
+    r = _compiled(rule)
+    if r.ip6:
+        return False  # an IPv6 rule never matches an IPv4 packet (is_ip6 != r->is_ipv6)
+    if ip4_int(packet.dst) & r.dst[1] != r.dst[0] or ip4_int(packet.src) & r.src[1] != r.src[0]:
         return False
-    if r["proto"]:
-        if packet.proto != r["proto"]:
+    if r.proto:
+        if packet.proto != r.proto:
             return False
         sport, dport = packet.acl_ports()
-        if not r["srcport_or_icmptype_first"] <= sport <= r["srcport_or_icmptype_last"]:
-            return False
-        if not r["dstport_or_icmpcode_first"] <= dport <= r["dstport_or_icmpcode_last"]:
+        if not (r.sports[0] <= sport <= r.sports[1] and r.dports[0] <= dport <= r.dports[1]):
             return False
         # tcp_flags_valid is set for TCP packets only.
-        if packet.proto == TCP and (packet.tcp_flags & r["tcp_flags_mask"]) != r["tcp_flags_value"]:
+        if packet.proto == TCP and (packet.tcp_flags & r.tcp_mask) != r.tcp_value:
             return False
     return True
 
@@ -298,6 +324,7 @@ class Dataplane:
             raise InputError("two snapshots have the same node name")
         self.pods = {node: dict(names) for node, names in (pods or {}).items()}
         self.state: dict[str, NodeState] = {node: NodeState() for node in self.snapshots}
+        self._ingress: dict[str, dict[str, InterfaceState | None]] = {}
 
     # ---- entry points ------------------------------------------------------------------------
 
@@ -314,23 +341,12 @@ class Dataplane:
     def ingress_of(self, ip: str, node: str | None = None) -> InterfaceState | None:
         """The interface a packet from ``ip`` enters VPP on: the one VPP routes ``ip`` out of
         (a pod's /32 via its TAP, the host via the host TAP), looked up in every VRF, most
-        specific route first."""
+        specific route first (default routes excluded)."""
         snap = self.node(node)
-        address = ipaddress.ip_address(ip)
-        best: tuple[int, InterfaceState] | None = None
-        for entry in snap.fib:
-            net = ipaddress.ip_network(entry.prefix)
-            if address not in net or net.prefixlen == 0:
-                continue
-            for path in entry.paths:
-                if path.kind != "normal" or path.sw_if_index is None:
-                    continue
-                itf = snap.interface(path.sw_if_index)
-                if itf is None or itf.kind not in ("tap", "other"):
-                    continue
-                if best is None or net.prefixlen > best[0]:
-                    best = (net.prefixlen, itf)
-        return best[1] if best else None
+        cache = self._ingress.setdefault(snap.node, {})
+        if ip not in cache:
+            cache[ip] = _ingress_of(snap, ip)
+        return cache[ip]
 
     def send(
         self, packet: Packet, *, node: str | None = None, ingress: str | int | None = None
@@ -446,7 +462,7 @@ class _Walk:
 
     def lookup(self, snap: Snapshot, vrf: int, depth: int) -> None:
         """``ip4-lookup``: longest prefix match in ``vrf``, then the entry's load balance."""
-        entry = longest_match(snap.entries(vrf), self.packet.dst)
+        entry = snap.lookup(vrf, self.packet.dst)
         if entry is None:
             self.fail(snap, "fib", f"VRF {vrf} has no route to {self.packet.dst}", None)
             return
@@ -465,7 +481,7 @@ class _Walk:
             self.end(snap, "delivered", "local", reason, itf)
         if path.sw_if_index is None:
             if path.next_hop:  # recursive: resolve the next hop in the path's table
-                via = longest_match(snap.entries(path.table), path.next_hop)
+                via = snap.lookup(path.table, path.next_hop)
                 resolved = via.paths[0] if via and via.paths else None
                 if resolved is None or resolved.sw_if_index is None:
                     self.fail(snap, "fib", f"{where}: next hop {path.next_hop} unresolved", None)
@@ -497,14 +513,7 @@ class _Walk:
             return
         if not itf.enabled:
             self.fail(snap, "output", f"{itf.name} is admin down", itf)
-        mac = next(
-            (
-                n.mac
-                for n in snap.neighbors
-                if n.sw_if_index == itf.sw_if_index and n.ip == next_hop
-            ),
-            "",
-        )
+        mac = snap.neighbor(itf.sw_if_index, next_hop)
         self.nat_output(snap, itf)
         self.acl(snap, itf, is_input=False)
         domain = next((d for d in snap.bridge_domains if d.bvi == itf.sw_if_index), None)
@@ -540,7 +549,7 @@ class _Walk:
     def l2_forward(self, snap: Snapshot, bd_id: int, mac: str, came_from: InterfaceState) -> None:
         """``l2-fwd``: the L2 FIB entry of the destination MAC in the bridge domain."""
         domain = next(d for d in snap.bridge_domains if d.bd_id == bd_id)
-        entry = next((e for e in snap.l2fib if e.bd_id == bd_id and e.mac == mac), None)
+        entry = snap.l2_entry(bd_id, mac)
         member = snap.interface(entry.sw_if_index) if entry else None
         if member is None and domain.bvi is not None:
             bvi = snap.interface(domain.bvi)
@@ -583,7 +592,7 @@ class _Walk:
             f"{tunnel.vxlan_src} -> {tunnel.vxlan_dst}",
             tunnel.name,
         )
-        underlay = longest_match(snap.entries(tunnel.vxlan_encap_vrf), tunnel.vxlan_dst)
+        underlay = snap.lookup(tunnel.vxlan_encap_vrf, tunnel.vxlan_dst)
         if underlay is None or not underlay.paths or underlay.paths[0].kind != "normal":
             kind = underlay.paths[0].kind if underlay and underlay.paths else "no route"
             self.fail(
@@ -631,7 +640,7 @@ class _Walk:
         """``acl-plugin-{in,out}-ip4-fa`` (``dataplane_node.c``): an existing session passes;
         otherwise the interface's ACLs in order, first matching rule; none matching denies.
         Without ACLs in this direction the node is not on the interface: everything passes."""
-        binding = next((b for b in snap.acl_bindings if b.sw_if_index == itf.sw_if_index), None)
+        binding = snap.acl_binding(itf.sw_if_index)
         indices = (binding.input if is_input else binding.output) if binding else ()
         if not indices:
             return
@@ -650,9 +659,8 @@ class _Walk:
         if key in state.acl_sessions:
             self.hop(snap, stage, "pass", "existing ACL session (reflected earlier)", itf.name)
             return
-        acls = {a.acl_index: a for a in snap.acls}
         for index in indices:
-            acl = acls.get(index)
+            acl = snap.acl(index)
             if acl is None:  # single_acl_match_5tuple: "the ACL does not exist ... Block"
                 self.fail(snap, stage, f"ACL index {index} does not exist: VPP blocks", itf)
                 return
@@ -660,7 +668,7 @@ class _Walk:
                 if rule_matches(rule, self.packet):
                     self._acl_action(snap, stage, itf, is_input, acl, number, rule)
                     return
-        names = ", ".join(_acl_name(acls.get(i), i) for i in indices)
+        names = ", ".join(_acl_name(snap.acl(i), i) for i in indices)
         self.fail(snap, stage, f"no rule of {names} matches: denied", itf)
 
     def _acl_action(
@@ -696,7 +704,7 @@ class _Walk:
         """NAT44-ED on ip4-unicast; returns the VRF the translated packet is looked up in
         (None: the receiving interface's)."""
         nat = snap.nat
-        role = next((r for r in nat.interfaces if r.sw_if_index == itf.sw_if_index), None)
+        role = snap.nat_role(itf.sw_if_index)
         if not nat.enabled or role is None or not (role.inside or role.outside or role.output):
             return None
         state = self.dp.state[snap.node]
@@ -752,7 +760,7 @@ class _Walk:
                     "not translated",
                 )
                 return None
-            entry = longest_match(snap.entries(itf.vrf), packet.dst)
+            entry = snap.lookup(itf.vrf, packet.dst)
             if entry is None or not entry.paths or entry.paths[0].kind != "normal":
                 self.nat_pass(snap, itf, "in2out: destination not resolvable: not translated")
                 return None
@@ -891,7 +899,7 @@ class _Walk:
         """``nat44-ed-in2out-output`` on an output-feature interface: sessions, then dynamic
         SNAT of what leaves through it, unless it is the reply of a translated flow."""
         nat = snap.nat
-        role = next((r for r in nat.interfaces if r.sw_if_index == itf.sw_if_index), None)
+        role = snap.nat_role(itf.sw_if_index)
         if not nat.enabled or role is None or not role.output:
             return
         state, packet = self.dp.state[snap.node], self.packet
@@ -934,6 +942,23 @@ class _Walk:
 
 
 # ---- lookups shared by the stages ---------------------------------------------------------------
+
+
+def _ingress_of(snap: Snapshot, ip: str) -> InterfaceState | None:
+    best: tuple[int, InterfaceState] | None = None
+    for vrf in sorted({e.vrf for e in snap.fib}):
+        entry = snap.lookup(vrf, ip)
+        if entry is None or entry.prefix.endswith("/0"):
+            continue
+        length = int(entry.prefix.rsplit("/", 1)[1])
+        for path in entry.paths:
+            if path.kind != "normal" or path.sw_if_index is None:
+                continue
+            itf = snap.interface(path.sw_if_index)
+            usable = itf is not None and itf.kind in ("tap", "other")
+            if usable and itf is not None and (best is None or length > best[0]):
+                best = (length, itf)
+    return best[1] if best else None
 
 
 def longest_match(entries: Iterable[FibEntry], dst: str) -> FibEntry | None:

@@ -12,6 +12,7 @@ hand with the same classes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 from collections.abc import Mapping
 
@@ -185,7 +186,7 @@ class L2FibState:
     bvi: bool = False
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # cached_property indices below
 class Snapshot:
     """One node's VPP, frozen. ``node`` names it in traces that cross nodes."""
 
@@ -199,18 +200,90 @@ class Snapshot:
     bridge_domains: tuple[BridgeDomainState, ...] = ()
     l2fib: tuple[L2FibState, ...] = ()
 
+    # Lookups the forwarding model makes per packet: indices built once per snapshot (the
+    # snapshot is immutable, so a cached index can never go stale).
+
+    @functools.cached_property
+    def _by_index(self) -> dict[int, InterfaceState]:
+        return {i.sw_if_index: i for i in self.interfaces}
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, InterfaceState]:
+        return {i.name: i for i in reversed(self.interfaces)}
+
+    @functools.cached_property
+    def _fib_index(self) -> dict[int, list[tuple[int, dict[int, FibEntry]]]]:
+        """vrf -> [(prefix length, network -> entry)], longest prefixes first."""
+        tables: dict[int, dict[int, dict[int, FibEntry]]] = {}
+        for entry in self.fib:
+            net = ipaddress.IPv4Network(entry.prefix)
+            by_len = tables.setdefault(entry.vrf, {}).setdefault(net.prefixlen, {})
+            by_len[int(net.network_address)] = entry
+        return {
+            vrf: sorted(by_len.items(), key=lambda item: -item[0]) for vrf, by_len in tables.items()
+        }
+
+    @functools.cached_property
+    def _neighbors(self) -> dict[tuple[int, str], str]:
+        return {(n.sw_if_index, n.ip): n.mac for n in self.neighbors}
+
+    @functools.cached_property
+    def _bindings(self) -> dict[int, AclBinding]:
+        return {b.sw_if_index: b for b in self.acl_bindings}
+
+    @functools.cached_property
+    def _acls(self) -> dict[int, AclState]:
+        return {a.acl_index: a for a in self.acls}
+
+    @functools.cached_property
+    def _nat_roles(self) -> dict[int, NatInterface]:
+        return {r.sw_if_index: r for r in self.nat.interfaces}
+
+    @functools.cached_property
+    def _l2fib(self) -> dict[tuple[int, str], L2FibState]:
+        return {(e.bd_id, e.mac): e for e in self.l2fib}
+
     def interface(self, sw_if_index: int) -> InterfaceState | None:
-        return _index(self.interfaces, "sw_if_index").get(sw_if_index)
+        return self._by_index.get(sw_if_index)
 
     def interface_named(self, name: str) -> InterfaceState | None:
-        return next((i for i in self.interfaces if i.name == name), None)
+        return self._by_name.get(name)
 
     def entries(self, vrf: int) -> tuple[FibEntry, ...]:
         return tuple(e for e in self.fib if e.vrf == vrf)
 
+    def lookup(self, vrf: int, dst: str) -> FibEntry | None:
+        """The longest prefix of ``vrf`` containing ``dst`` (``ip4_fib_forwarding_lookup``)."""
+        address = ip4_int(dst)
+        for length, networks in self._fib_index.get(vrf, ()):
+            entry = networks.get(address & _MASKS[length])
+            if entry is not None:
+                return entry
+        return None
 
-def _index(items: tuple[InterfaceState, ...], field: str) -> Mapping[int, InterfaceState]:
-    return {getattr(i, field): i for i in items}
+    def neighbor(self, sw_if_index: int, ip: str) -> str:
+        """The MAC of ``ip`` on the interface, "" when VPP has no entry."""
+        return self._neighbors.get((sw_if_index, ip), "")
+
+    def acl_binding(self, sw_if_index: int) -> AclBinding | None:
+        return self._bindings.get(sw_if_index)
+
+    def acl(self, acl_index: int) -> AclState | None:
+        return self._acls.get(acl_index)
+
+    def nat_role(self, sw_if_index: int) -> NatInterface | None:
+        return self._nat_roles.get(sw_if_index)
+
+    def l2_entry(self, bd_id: int, mac: str) -> L2FibState | None:
+        return self._l2fib.get((bd_id, mac))
+
+
+_MASKS = [(0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF for n in range(33)]
+
+
+@functools.lru_cache(maxsize=65536)
+def ip4_int(address: str) -> int:
+    return int(ipaddress.IPv4Address(address))
 
 
 # ---- reading a live VPP ----------------------------------------------------------------------

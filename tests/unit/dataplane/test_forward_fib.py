@@ -124,3 +124,11 @@ def test_unknown_source_needs_an_ingress() -> None:
         Dataplane(node(1)).send(Packet("172.16.0.9", "10.1.1.3", TCP, 1, 2))
     out = Dataplane(node(1)).send(Packet("172.16.0.9", "10.1.1.3", TCP, 1, 2), ingress="tap-a")
     assert out.delivered
+
+
+def test_indexed_lookup_agrees_with_the_reference_scan() -> None:
+    snap = node(1)
+    for vrf in (0, 1):
+        for last in range(0, 256, 3):
+            for dst in (f"10.1.1.{last}", f"10.1.2.{last}", f"192.168.16.{last}", f"8.8.{last}.1"):
+                assert snap.lookup(vrf, dst) == longest_match(snap.entries(vrf), dst)
