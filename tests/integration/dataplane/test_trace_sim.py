@@ -280,3 +280,77 @@ async def test_contivpp_trace_command_names_pods_and_prints_json(
     code, _, err = await trace("default/nope", "10.1.1.4:80")
     assert code == 1
     assert err.strip() == "contivpp trace: source 'default/nope': no such pod on this node"
+
+
+async def program_node(sock: str, node_name: str) -> dict[str, str]:
+    """Program the example log's VPP values as rendered on ``node_name``; pod IP -> TAP."""
+    lines = EXAMPLE.read_text().splitlines()
+    lines[0] = lines[0].replace('"node":"node-1"', f'"node":"{node_name}"')
+    assert node_name in lines[0]
+    result = await replay(read_lines(iter(lines)))
+    desired = {k: v for k, v in result.desired.items() if k.startswith("vpp/")}
+    async with VPPClient(sock, timeout=5, retry_interval=0.01) as client:
+        sched = Scheduler(vpp_descriptors(client), retry=RetryPolicy(max_attempts=0))
+        record = await sched.commit(desired, trigger="test")
+        assert record.ok, dict(record.errors)
+    return {
+        k.split("/")[5]: route.out_interface  # type: ignore[attr-defined]
+        for k, route in desired.items()
+        if k.startswith(keys.ROUTE_PREFIX) and k.split("/")[6] == "32" and "/tap-" in k
+    }
+
+
+async def test_two_nodes_over_vxlan_with_a_peer(workdir: Path) -> None:
+    socks = [str(workdir / "node1.sock"), str(workdir / "node2.sock")]
+    sims = [Simulator(seed=1), Simulator(seed=2)]
+    for sim, sock in zip(sims, socks, strict=True):
+        await sim.start(sock)
+    try:
+        pods1 = await program_node(socks[0], "node-1")
+        pods2 = await program_node(socks[1], "node-2")
+        assert WEB0 in pods1
+        remote = "10.1.2.2"
+        assert remote in pods2
+        snaps = []
+        for name, sock in (("node-1", socks[0]), ("node-2", socks[1])):
+            async with VPPClient(sock, timeout=5) as client:
+                snaps.append(await read_snapshot(client, name))
+        dp = Dataplane(snaps)
+        request, reply = dp.connect(Packet(WEB0, remote, TCP, 40000, 80), node="node-1")
+        assert (request.result, request.node, request.interface) == (
+            "delivered",
+            "node-2",
+            pods2[remote],
+        )
+        assert [(h.node, h.stage) for h in request.hops if h.stage == "vxlan"] == [
+            ("node-1", "vxlan"),
+            ("node-2", "vxlan"),
+        ]
+        assert reply is not None
+        assert (reply.result, reply.node, reply.interface) == ("delivered", "node-1", pods1[WEB0])
+
+        proc = await asyncio.create_subprocess_exec(
+            *CLI,
+            "trace",
+            "--vpp-socket",
+            socks[0],
+            "--node",
+            "node-1",
+            "--peer",
+            f"node-2={socks[1]}",
+            WEB0,
+            f"{remote}:80",
+            "--json",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0
+        outcome = json.loads(out)["outcome"]
+        assert (outcome["result"], outcome["node"], outcome["interface"]) == (
+            "delivered",
+            "node-2",
+            pods2[remote],
+        )
+    finally:
+        for sim in sims:
+            await sim.close()
