@@ -537,7 +537,8 @@ class _Walk:
             return
         if itf.kind == "tap":
             found = f"{next_hop} is at {mac}" if mac else f"VPP resolves {next_hop} by ARP"
-            reason = f"delivered to {itf.name}: {found}"
+            netns = f" (netns {itf.host_namespace})" if itf.host_namespace else ""
+            reason = f"delivered to {itf.name}{netns}: {found}"
             self.hop(snap, "deliver", "deliver", reason, itf.name)
             self.end(snap, "delivered", "deliver", reason, itf)
         reason = f"sent out of {itf.name} ({itf.kind}) towards {next_hop}"

@@ -12,6 +12,7 @@ from contivpp.dataplane import trace
 from contivpp.dataplane.trace import Pod
 from contivpp.errors import InputError
 
+DELIVERED = "delivered to tap-b (netns /var/run/netns/pod-b): 10.1.1.3 is at 02:fe:00:00:01:a5"
 PODS = [
     Pod("default", "a", "10.1.1.2", "tap-a"),
     Pod("default", "b", "10.1.1.3", "tap-b"),
@@ -108,7 +109,7 @@ def test_json_output_is_stable_and_complete() -> None:
             "interface": "tap-b",
             "pod": "default/b",
             "stage": "deliver",
-            "reason": "delivered to tap-b: 10.1.1.3 is at 02:fe:00:00:01:a5",
+            "reason": DELIVERED,
             "packet": {
                 "src": "10.1.1.2",
                 "dst": "10.1.1.3",
@@ -136,7 +137,7 @@ def test_json_output_is_stable_and_complete() -> None:
                     "stage": "deliver",
                     "verdict": "deliver",
                     "interface": "tap-b",
-                    "reason": "delivered to tap-b: 10.1.1.3 is at 02:fe:00:00:01:a5",
+                    "reason": DELIVERED,
                 },
             ],
         },
