@@ -298,6 +298,33 @@ class NodeState:
     affinity: dict[tuple[str, str, int, int], NatLbLocal] = attrs.field(factory=dict)
 
 
+def session_flows(snap: Snapshot) -> dict[FlowKey, Flow]:
+    """The flows of the NAT sessions VPP already holds (``nat_ed_ses_i2o_flow_hash_add_del`` /
+    ``_o2i_``). The session dump does not say in which VRF the outside end's packets arrive,
+    so the out2in key is registered for every VRF with a NAT interface (our nodes have one)."""
+    vrfs = sorted(
+        {snap.nat.outside_vrf}
+        | {i.vrf for r in snap.nat.interfaces if (i := snap.interface(r.sw_if_index)) is not None}
+    )
+    flows: dict[FlowKey, Flow] = {}
+    for s in snap.nat.sessions:
+        what = (
+            f"VPP session {s.inside_ip}:{s.inside_port} <-> {s.outside_ip}:{s.outside_port}"
+            f" with {s.ext_host_ip}:{s.ext_host_port}"
+        )
+        remote, remote_port = s.ext_host_ip, s.ext_host_port
+        if s.ext_host_nat_ip:  # twice-NAT: the inside end sees the remote as this address
+            remote, remote_port = s.ext_host_nat_ip, s.ext_host_nat_port
+        i2o = (s.inside_vrf, s.protocol, s.inside_ip, s.inside_port, remote, remote_port)
+        flows[i2o] = Flow(
+            s.outside_ip, s.outside_port, s.ext_host_ip, s.ext_host_port, s.inside_vrf, what
+        )
+        for vrf in vrfs:
+            o2i = (vrf, s.protocol, s.ext_host_ip, s.ext_host_port, s.outside_ip, s.outside_port)
+            flows[o2i] = Flow(remote, remote_port, s.inside_ip, s.inside_port, s.inside_vrf, what)
+    return flows
+
+
 class _Stop(Exception):
     """A stage ended the packet's walk."""
 
@@ -323,7 +350,9 @@ class Dataplane:
         if len(self.snapshots) != len(snaps):
             raise InputError("two snapshots have the same node name")
         self.pods = {node: dict(names) for node, names in (pods or {}).items()}
-        self.state: dict[str, NodeState] = {node: NodeState() for node in self.snapshots}
+        self.state: dict[str, NodeState] = {
+            node: NodeState(nat_flows=session_flows(snap)) for node, snap in self.snapshots.items()
+        }
         self._ingress: dict[str, dict[str, InterfaceState | None]] = {}
 
     # ---- entry points ------------------------------------------------------------------------

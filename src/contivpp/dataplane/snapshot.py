@@ -18,15 +18,19 @@ from collections.abc import Mapping
 
 import attrs
 
+from contivpp.errors import VPPApiError
 from contivpp.model.acl import AclRule
 
 # A pool address as the forwarding model reads it: one address per dump entry.
 from contivpp.model.nat import Nat44AddressPool as NatPool
+from contivpp.vpp import retvals as rv
 from contivpp.vpp.client import Message, VPPClient
 from contivpp.vpp.descriptors import loopback, nat44
 from contivpp.vpp.descriptors.acl import decode_rule
 
 NO_INDEX = 0xFFFFFFFF
+#: ``nat_config_flags`` bit VPP sets on sessions created by a static or LB mapping.
+IS_STATIC_SESSION = 0x40
 
 #: fib_types.api ``fib_path_type`` (v26.06) -> the model's path kinds.
 PATH_KINDS = {
@@ -155,6 +159,25 @@ class NatLbMapping:
 
 
 @attrs.frozen
+class NatSession:
+    """A NAT44-ED session VPP holds (``nat44_user_session_v3_details``): the inside end, the
+    outside end it is known by, the remote host and, with twice-NAT, the address the remote
+    host appears as on the inside."""
+
+    protocol: int
+    inside_ip: str
+    inside_port: int
+    outside_ip: str
+    outside_port: int
+    ext_host_ip: str
+    ext_host_port: int
+    inside_vrf: int = 0
+    ext_host_nat_ip: str = ""  # "" without twice-NAT
+    ext_host_nat_port: int = 0
+    static: bool = False
+
+
+@attrs.frozen
 class NatState:
     enabled: bool = False
     forwarding: bool = False
@@ -164,6 +187,7 @@ class NatState:
     pools: tuple[NatPool, ...] = ()
     static_mappings: tuple[NatStaticMapping, ...] = ()
     lb_mappings: tuple[NatLbMapping, ...] = ()
+    sessions: tuple[NatSession, ...] = ()
 
 
 @attrs.frozen
@@ -437,6 +461,7 @@ async def _nat(client: VPPClient, interfaces: tuple[InterfaceState, ...]) -> Nat
         client.dump("nat44_identity_mapping_dump"),
         client.dump("nat44_lb_static_mapping_dump"),
     )
+    sessions = await _nat_sessions(client)
     roles: dict[int, NatInterface] = {}
     for d in features:
         flags = int(d.flags)
@@ -509,6 +534,40 @@ async def _nat(client: VPPClient, interfaces: tuple[InterfaceState, ...]) -> Nat
             )
             for d in lbs
         ),
+        sessions=sessions,
+    )
+
+
+async def _nat_sessions(client: VPPClient) -> tuple[NatSession, ...]:
+    """Every session, user by user (VPP lists sessions per inside address and VRF)."""
+    try:
+        users = await client.dump("nat44_user_dump")
+    except VPPApiError as exc:
+        if exc.retval != rv.UNIMPLEMENTED:
+            raise
+        return ()  # a simulator without the session table: nothing to read
+    per_user = await asyncio.gather(
+        *(
+            client.dump("nat44_user_session_v3_dump", ip_address=u.ip_address, vrf_id=u.vrf_id)
+            for u in users
+        )
+    )
+    return tuple(
+        NatSession(
+            protocol=int(d.protocol),
+            inside_ip=str(d.inside_ip_address),
+            inside_port=int(d.inside_port),
+            outside_ip=str(d.outside_ip_address),
+            outside_port=int(d.outside_port),
+            ext_host_ip=str(d.ext_host_address),
+            ext_host_port=int(d.ext_host_port),
+            inside_vrf=int(u.vrf_id),
+            ext_host_nat_ip=str(d.ext_host_nat_address) if int(d.flags) & nat44.TWICE_NAT else "",
+            ext_host_nat_port=int(d.ext_host_nat_port) if int(d.flags) & nat44.TWICE_NAT else 0,
+            static=bool(int(d.flags) & IS_STATIC_SESSION),
+        )
+        for u, details in zip(users, per_user, strict=True)
+        for d in details
     )
 
 

@@ -50,6 +50,10 @@ CONTAINERS = {
 }
 
 
+#: The programmed simulator's socket, pod name -> TAP name, and the simulator itself.
+Programmed = tuple[str, dict[str, str], Simulator]
+
+
 @pytest.fixture
 def workdir() -> Iterator[Path]:
     # Unix socket paths are limited to 107 bytes: stay out of pytest's deep tmp_path.
@@ -59,7 +63,7 @@ def workdir() -> Iterator[Path]:
 
 
 @pytest.fixture
-async def programmed(workdir: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
+async def programmed(workdir: Path) -> AsyncIterator[Programmed]:
     """A simulator holding the example node plus service and policy; yields its socket and
     pod name -> TAP name."""
     sock = str(workdir / "api.sock")
@@ -125,7 +129,7 @@ async def programmed(workdir: Path) -> AsyncIterator[tuple[str, dict[str, str]]]
             sched = Scheduler(vpp_descriptors(client), retry=RetryPolicy(max_attempts=0))
             record = await sched.commit(desired, trigger="test")
             assert record.ok, dict(record.errors)
-        yield sock, names
+        yield sock, names, sim
     finally:
         await sim.close()
 
@@ -136,9 +140,9 @@ async def snapshot(sock: str) -> Dataplane:
 
 
 async def test_snapshot_holds_what_the_descriptors_programmed(
-    programmed: tuple[str, dict[str, str]],
+    programmed: Programmed,
 ) -> None:
-    sock, names = programmed
+    sock, names, _ = programmed
     dp = await snapshot(sock)
     snap = dp.node("node-1")
     db = snap.interface_named(names["db-0"])
@@ -174,9 +178,9 @@ async def test_snapshot_holds_what_the_descriptors_programmed(
 
 
 async def test_policy_lets_web0_in_and_keeps_web1_out(
-    programmed: tuple[str, dict[str, str]],
+    programmed: Programmed,
 ) -> None:
-    sock, names = programmed
+    sock, names, _ = programmed
     dp = await snapshot(sock)
     request, reply = dp.connect(Packet(WEB0, DB, TCP, 40000, 5432))
     assert (request.result, request.interface) == ("delivered", names["db-0"])
@@ -191,9 +195,9 @@ async def test_policy_lets_web0_in_and_keeps_web1_out(
 
 
 async def test_service_hairpin_and_reply_through_the_programmed_nat(
-    programmed: tuple[str, dict[str, str]],
+    programmed: Programmed,
 ) -> None:
-    sock, names = programmed
+    sock, names, _ = programmed
     dp = await snapshot(sock)
     request, reply = dp.connect(Packet(DB, "10.96.0.10", TCP, 40000, 80))
     assert request.delivered and request.interface in (names["web-0"], names["web-1"])
@@ -210,17 +214,17 @@ async def test_service_hairpin_and_reply_through_the_programmed_nat(
     )
 
 
-async def test_remote_pod_leaves_over_vxlan(programmed: tuple[str, dict[str, str]]) -> None:
-    sock, _ = programmed
+async def test_remote_pod_leaves_over_vxlan(programmed: Programmed) -> None:
+    sock, _, _ = programmed
     out = (await snapshot(sock)).send(Packet(WEB0, "10.1.2.7", TCP, 40000, 80))
     assert (out.result, out.stage, out.interface) == ("left", "vxlan", "vxlan2")
     assert out.reason == "to 192.168.16.2 over VXLAN (no snapshot of that node)"
 
 
 async def test_contivpp_trace_command_names_pods_and_prints_json(
-    programmed: tuple[str, dict[str, str]], workdir: Path
+    programmed: Programmed, workdir: Path
 ) -> None:
-    sock, names = programmed
+    sock, names, _ = programmed
     state = workdir / "state"
     state.mkdir()
     pods = [
@@ -353,3 +357,24 @@ async def test_two_nodes_over_vxlan_with_a_peer(workdir: Path) -> None:
     finally:
         for sim in sims:
             await sim.close()
+
+
+async def test_nat_sessions_are_read_from_vpp(programmed: Programmed, workdir: Path) -> None:
+    """Sessions VPP holds (``nat44_user_dump`` + ``nat44_user_session_v3_dump``) carry an
+    established connection in the model. Needs the simulator's session table (issue 10)."""
+    nat_sessions = pytest.importorskip("contivpp.vpp.sim.nat_sessions")
+    sock, names, sim = programmed
+    nat_sessions.open_service_session(
+        sim.state.nat,
+        client=DB,
+        client_port=41000,
+        external="10.96.0.10",
+        external_port=80,
+        protocol=6,
+        backend=1,
+    )
+    dp = await snapshot(sock)
+    (session,) = dp.node("node-1").nat.sessions
+    assert (session.inside_ip, session.inside_port, session.ext_host_ip) == (WEB1, 8080, DB)
+    out = dp.send(Packet(DB, "10.96.0.10", TCP, 41000, 80, tcp_flags=0x10))
+    assert (out.result, out.interface, out.packet.dst) == ("delivered", names["web-1"], WEB1)

@@ -18,10 +18,18 @@ VPP behaviour encoded (src/plugins/nat/nat44-ed/):
 
 from __future__ import annotations
 
+import attrs
 from dataplane_nodes import SERVICE_IP, TAP_A, TAP_B, TAP_C, lb_service, node, static_service
 
 from contivpp.dataplane import TCP, Dataplane, Packet
-from contivpp.dataplane.snapshot import NatInterface, NatPool, NatState, NatStaticMapping
+from contivpp.dataplane.forward import TCP_ACK
+from contivpp.dataplane.snapshot import (
+    NatInterface,
+    NatPool,
+    NatSession,
+    NatState,
+    NatStaticMapping,
+)
 
 A, B, C = "10.1.1.2", "10.1.1.3", "10.1.1.4"
 
@@ -176,3 +184,27 @@ def attrs_nat(
         pools=pools,
         static_mappings=mappings,
     )
+
+
+def test_sessions_vpp_already_holds_carry_established_traffic() -> None:
+    # Client a:40000 reached the service before the snapshot was taken; VPP chose backend c.
+    session = NatSession(6, C, 8080, SERVICE_IP, 80, A, 40000, inside_vrf=1, static=True)
+    dp = Dataplane(node(1, nat=attrs.evolve(lb_service(), sessions=(session,))))
+    # A mid-connection packet (ACK, no SYN) follows the session to c ...
+    out = dp.send(Packet(A, SERVICE_IP, TCP, 40000, 80, tcp_flags=TCP_ACK))
+    assert (out.result, out.interface, out.packet.dst, out.packet.dport) == (
+        "delivered",
+        "tap-c",
+        C,
+        8080,
+    )
+    assert out.hops[1].reason.startswith(
+        "existing NAT session (VPP session 10.1.1.4:8080 <-> 10.96.0.10:80 with 10.1.1.2:40000)"
+    )
+    # ... and c's answers go back with the service as their source.
+    back = dp.send(Packet(C, A, TCP, 8080, 40000, tcp_flags=TCP_ACK))
+    assert (back.interface, back.packet.src, back.packet.sport) == ("tap-a", SERVICE_IP, 80)
+    # Without the session, VPP drops a non-SYN packet that would open one.
+    fresh = Dataplane(node(1, nat=lb_service()))
+    dropped = fresh.send(Packet(A, SERVICE_IP, TCP, 40000, 80, tcp_flags=TCP_ACK))
+    assert dropped.reason == "out2in: no session and not a SYN: dropped (NON_SYN)"
