@@ -130,6 +130,29 @@ def _stn(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _trace(args: argparse.Namespace) -> int:
+    from contivpp.dataplane import trace
+
+    pods = trace.load_pods(Path(args.state_dir)) if args.state_dir else []
+    request = trace.build_request(
+        args.source,
+        args.destination,
+        pods=pods,
+        node=args.node,
+        source_port=args.source_port,
+        ingress=args.ingress,
+        reply=args.reply,
+    )
+    peers = [trace.parse_peer(p) for p in args.peer]
+    snapshots = asyncio.run(trace.snapshot_nodes((args.node, args.vpp_socket), peers))
+    outcomes = trace.run(request, snapshots, pods)
+    if args.json:
+        print(trace.dumps(trace.to_json(request, outcomes)))
+    else:
+        print(trace.render_text(request, outcomes))
+    return trace.exit_code(outcomes)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from contivpp.demo import run_demo
 
@@ -207,6 +230,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="give a NIC back when its agent has not called for this long",
     )
     st.set_defaults(func=_stn)
+
+    tr = sub.add_parser("trace", help="explain how VPP forwards one packet (docs/trace.md)")
+    tr.add_argument("source", metavar="FROM", help="IPv4 address or namespace/name of a pod")
+    tr.add_argument(
+        "destination", metavar="TO[:PORT[/PROTO]]", help="IPv4 or pod; no port: ICMP echo"
+    )
+    tr.add_argument("--vpp-socket", required=True, metavar="PATH", help="this node's API socket")
+    tr.add_argument("--node", default="local", help="this node's name in the output")
+    tr.add_argument(
+        "--peer",
+        action="append",
+        default=[],
+        metavar="NODE=SOCKET",
+        help="another node's VPP, followed over VXLAN (repeatable)",
+    )
+    tr.add_argument("--state-dir", metavar="DIR", help="the agent's state dir (pods.json)")
+    tr.add_argument("--ingress", metavar="IF", help="interface the packet enters on")
+    tr.add_argument("--source-port", type=int, default=40000, metavar="N")
+    tr.add_argument("--reply", action="store_true", help="also trace the answer")
+    tr.add_argument("--json", action="store_true", help="one JSON object (contivpp-trace/1)")
+    tr.set_defaults(func=_trace)
 
     dm = sub.add_parser(
         "demo", help="run etcd, a VPP simulator, an agent and 3 pods, then clean up"

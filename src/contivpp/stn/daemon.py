@@ -26,7 +26,7 @@ import structlog
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from contivpp.cni.server import prepare_socket_path
+from contivpp import private
 from contivpp.errors import STNError
 from contivpp.linux.netns import in_netns
 from contivpp.stn import nic
@@ -230,17 +230,14 @@ class STNServicer(stn_pb2_grpc.STNServicer):
 
 async def start_server(path: Path, daemon: STNDaemon) -> grpc.aio.Server:
     """Serve the STN API on a unix socket that only root can use; the caller stops it."""
-    prepare_socket_path(path)
+    private.prepare(path)
     server = grpc.aio.server()
     stn_pb2_grpc.add_STNServicer_to_server(STNServicer(daemon), server)  # type: ignore[no-untyped-call]
     server.add_insecure_port(f"unix://{path}")
     # the socket is born 0600 (not chmod-ed after a window in which anyone could connect)
-    old_umask = os.umask(0o177)
-    try:
+    with private.private_umask():
         await server.start()
-    finally:
-        os.umask(old_umask)
-    os.chmod(path, 0o600)
+    private.seal(path)
     return server
 
 
