@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from reconcile_model import (
     BASE_KEYS,
@@ -178,8 +178,29 @@ async def _no_change_calls(sched: Scheduler, sb: ModelSouthbound) -> list[int]:
     return counts
 
 
+_STRANDED = [
+    (
+        "full",
+        {
+            "a/0": MVal(invalid=True),
+            "a/1": MVal(invalid=True),
+            "c/0": MVal(prefixes=("a/",), derived=(Der(0, "d"),)),
+            "b/0": MVal(),
+            "a/2": MVal(prefixes=("d/",), derived=(Der(0, "d"),)),
+            "b/1": MVal(derived=(Der(0, "d"),)),
+            "b/2": MVal(invalid=True),
+        },
+    ),
+    ("drift", "remove", 8),
+    ("full", {}),
+]
+
+
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=steps, fault_plan=faults, max_in_flight=st.sampled_from([1, 4]))
+# Found by a CI-like run: deleting a derived value stranded a value whose "any d/" dependency
+# it was the last to satisfy.
+@example(steps=_STRANDED, fault_plan=[], max_in_flight=1)
 def test_converges_without_ordering_violations(
     steps: list[Step], fault_plan: list[str | None], max_in_flight: int
 ) -> None:
