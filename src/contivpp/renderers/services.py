@@ -310,14 +310,14 @@ def _map_address_only(
 
 def _close(out: dict[Key, object], config: AgentConfig, address: str, verdict: Verdict) -> None:
     """A frontend address nothing may answer gets its own FIB entry instead of the default
-    route, so its traffic never leaks out of the node.
-
-    kube-proxy's REJECT is a route with an ICMP-unreachable path in VPP; our Route value has
-    no such path type yet (only ``drop``), so a reject is rendered as a drop for now
-    (docs/services.md, "Known gaps").
-    """
-    del verdict  # both render the same until Route has an ICMP-unreachable path
-    route = Route(vrf=config.main_vrf, dst=f"{address}/32", drop=True)
+    route, so its traffic never leaks out of the node: kube-proxy's REJECT is a path that
+    answers ICMP unreachable at once, its DROP a drop path."""
+    route = Route(
+        vrf=config.main_vrf,
+        dst=f"{address}/32",
+        drop=verdict == "drop",
+        unreachable=verdict == "reject",
+    )
     out[keys.route(route.vrf, route.dst, route.next_hop, route.out_interface)] = route
 
 
