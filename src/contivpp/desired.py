@@ -16,6 +16,7 @@ value stays while one of them does.
 
 from __future__ import annotations
 
+import heapq
 from collections import ChainMap
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -37,6 +38,12 @@ from contivpp.renderers.parts import (
 )
 
 _NOTHING = object()
+
+
+def _order(owner: Owner) -> tuple[int, int, Owner]:
+    """Facts before parts, lower stages first."""
+    kind = kind_of(owner)
+    return (0 if kind.fact else 1, kind.stage, owner)
 
 
 class _Without(Mapping[Owner, object]):
@@ -114,14 +121,18 @@ class DesiredParts:
         return self.render_owners(after, owners)
 
     def render_owners(self, state: ClusterState, owners: Iterable[Owner]) -> Change:
-        """Facts first (other parts' inputs read them), then parts, each only when its
-        inputs differ from the last render."""
+        """Facts first, stage by stage (other inputs read them), then parts; each owner only
+        when its inputs differ from the last render. A fact that changes brings its readers
+        in, so a dirty owner's effect propagates as far as it really goes."""
         changes = []
         examined = rendered = 0
-        ordered = sorted(owners, key=lambda o: (not kind_of(o).fact, o))
         facts = ChainMap[Owner, object]({}, self._facts)
         gone: set[Owner] = set()
-        for owner in ordered:
+        queue = [(_order(owner), owner) for owner in set(owners)]
+        heapq.heapify(queue)
+        seen = {owner for _, owner in queue}
+        while queue:
+            _, owner = heapq.heappop(queue)
             examined += 1
             kind = kind_of(owner)
             inputs = kind.inputs(state, owner, _Without(facts, gone))
@@ -129,17 +140,25 @@ class DesiredParts:
             if inputs is old_inputs or inputs == old_inputs:
                 continue
             if inputs is None:
-                if owner in self._inputs:
-                    changes.append(PartChange(owner, None, {}))
-                    gone.add(owner)
-                continue
-            rendered += 1
-            if kind.fact:
+                if owner not in self._inputs:
+                    continue
+                changes.append(PartChange(owner, None, {}))
+                gone.add(owner)
+            else:
+                rendered += 1
+                if not kind.fact:
+                    changes.append(PartChange(owner, inputs, kind.render(inputs)))
+                    continue
                 fact = kind.render(inputs)
                 facts.maps[0][owner] = fact
                 changes.append(PartChange(owner, inputs, {}, fact))
-            else:
-                changes.append(PartChange(owner, inputs, kind.render(inputs)))
+                if self._facts.get(owner, _NOTHING) == fact:
+                    continue
+            if kind.readers is not None:
+                for reader in kind.readers(state, owner):
+                    if reader not in seen:
+                        seen.add(reader)
+                        heapq.heappush(queue, (_order(reader), reader))
         return Change(tuple(changes), rendered=rendered, examined=examined)
 
     def values(self) -> Iterable[object]:
