@@ -336,16 +336,6 @@ def _local_pod_object(state: ClusterState, key: tuple[str, str]) -> k8s.Pod | No
     return attrs.evolve(pod, ip=local.ip)
 
 
-def _names_every_pod(policy: k8s.NetworkPolicy) -> bool:
-    """An egress rule with a named port that reaches pods by address (no peers, or an
-    ipBlock) depends on every pod's container ports."""
-    for rule in policy.egress:
-        named = any(isinstance(p.port, str) for p in rule.ports)
-        if named and (not rule.peers or any(p.ip_block is not None for p in rule.peers)):
-            return True
-    return False
-
-
 def _unreflected_local(state: ClusterState) -> Iterator[tuple[str, str]]:
     objects = state.of_kind("Pod")
     return (k for k in state.local_pods if k not in objects)
@@ -353,7 +343,7 @@ def _unreflected_local(state: ClusterState) -> Iterator[tuple[str, str]]:
 
 def _policy_peers(state: ClusterState, policy: k8s.NetworkPolicy) -> set[tuple[str, str]]:
     """The pods a policy's rules may name, from the selection index."""
-    if _names_every_pod(policy):
+    if indices.names_every_pod(policy):
         return set(state.of_kind("Pod")) | set(state.local_pods)
     found: set[tuple[str, str]] = set()
     for sid, sel in indices.selections_of(policy).items():
@@ -595,9 +585,11 @@ def _dirty_naming(
         for sid in state.index.selections_matching(key):
             if sid[0] == "NetworkPolicy" and sid[3] != "pods":
                 _dirty_selected(dirty, state, (*sid[:3], "pods"))
-        for (ns, name), policy in state.of_kind("NetworkPolicy").items():
-            if isinstance(policy, k8s.NetworkPolicy) and _names_every_pod(policy):
-                _dirty_selected(dirty, state, ("NetworkPolicy", ns, name, "pods"))
+        policies_naming = set(state.index.every_pod_policies)
+        if key in state.local_pods and key not in state.of_kind("Pod"):
+            policies_naming.update(state.index.any_pod_peer_policies)  # no selection holds it
+        for ns, name in sorted(policies_naming):
+            _dirty_selected(dirty, state, ("NetworkPolicy", ns, name, "pods"))
 
 
 class Everything:
