@@ -9,6 +9,8 @@ if somebody waits for it; the next event is handled as usual.
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
@@ -132,6 +134,21 @@ class Rejection:
     error: str
 
 
+@attrs.frozen
+class HandledEvent:
+    """One entry of the bounded event history an operator reads (``/controller/event-history``)."""
+
+    seq: int
+    type: str
+    #: Wall-clock start (Unix seconds) and how long the handling took, in seconds.
+    started: float
+    duration: float
+    #: "ok", "rejected" (state unchanged, see ``error``) or "apply-failed" (the reconciler
+    #: keeps retrying what failed).
+    outcome: str = "ok"
+    error: str = ""
+
+
 def _event_name(event: Event) -> str:
     return type(event).__name__
 
@@ -154,13 +171,16 @@ class Controller:
         recorder: EventRecorder | None = None,
         sink: DesiredSink | None = None,
         strict: bool = False,
+        history_size: int = 1000,
     ) -> None:
-        """``strict`` (tests): a renderer bug such as two owners of one key raises."""
+        """``strict`` (tests): a renderer bug such as two owners of one key raises.
+        ``history_size``: how many handled events :attr:`history` keeps (memory stays bounded)."""
         self.state = state
         self.recorder = recorder
         self.sink = sink
         self.parts = DesiredParts(strict=strict)
         self.rejections: list[Rejection] = []
+        self.history: deque[HandledEvent] = deque(maxlen=history_size)
         self.handled = 0
         self.apply_errors = 0
         #: Parts rendered and desired values changed by the last event (benchmarks, logs).
@@ -173,6 +193,22 @@ class Controller:
         return self.parts.merged()
 
     async def handle(self, seq: int, event: Event) -> None:
+        wall, started = time.time(), time.perf_counter()
+        rejections, apply_errors = len(self.rejections), self.apply_errors
+        try:
+            await self._handle(seq, event)
+        finally:
+            outcome, error = "ok", ""
+            if len(self.rejections) > rejections:
+                outcome, error = "rejected", self.rejections[-1].error
+            elif self.apply_errors > apply_errors:
+                outcome = "apply-failed"
+            duration = time.perf_counter() - started
+            self.history.append(
+                HandledEvent(seq, _event_name(event), wall, duration, outcome, error)
+            )
+
+    async def _handle(self, seq: int, event: Event) -> None:
         self.handled += 1
         if self.recorder is not None:
             self.recorder.record(seq, event)
