@@ -20,7 +20,7 @@ from contivpp.stn.client import release_interface
 
 # The daemon's fixtures live with its tests (tests/integration/stn); they are reused, not copied.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stn"))
-from test_stn_daemon import (  # noqa: E402
+from test_stn_daemon import (
     KEEPALIVE,
     ORIGINAL,
     Daemon,
