@@ -415,6 +415,12 @@ class AgentAPI:
                 raise InputError(f"query parameter {name!r} is required")
         pods = self._trace_pods()
         node = self.agent.settings.agent.node_name
+        labels = {p.label for p in pods}
+        for name, what in (("from", "source"), ("to", "destination")):
+            end = query.text(name).partition(":")[0] if name == "to" else query.text(name)
+            # Named here: trace's own message points at --state-dir, a CLI flag.
+            if "/" in end and end not in labels:
+                raise InputError(f"trace: {what} {end!r}: no such pod on this node")
         try:
             trace_request = trace.build_request(
                 query.text("from"), query.text("to"), pods=pods, node=node
