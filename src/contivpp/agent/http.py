@@ -107,7 +107,7 @@ def txn_json(record: TxnRecord, wall: float) -> dict[str, Any]:
         "seq": record.seq,
         "kind": record.kind.value,
         "trigger": record.trigger,
-        "started": round(wall, 6),
+        "started": wall,
         "started_iso": _iso(wall),
         "duration_seconds": round(record.duration, 6),
         "calls": record.calls,
@@ -171,6 +171,7 @@ class AgentAPI:
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
+        self._offset: float | None = None
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -187,8 +188,14 @@ class AgentAPI:
         ]
 
     def _wall_offset(self) -> float:
-        """Scheduler clock (the loop's) -> Unix time; transactions carry the loop's time."""
-        return time.time() - asyncio.get_running_loop().time()
+        """Scheduler clock (the loop's) -> Unix time; transactions carry the loop's time.
+
+        Taken once, so a transaction shows the same ``started`` in every answer and an
+        operator can pass it back as ``since``.
+        """
+        if self._offset is None:
+            self._offset = time.time() - asyncio.get_running_loop().time()
+        return self._offset
 
     async def txn_history(self, request: web.Request) -> web.Response:
         query = Query(request, (*HISTORY_PARAMS, "format"))
@@ -306,7 +313,7 @@ class AgentAPI:
             {
                 "seq": e.seq,
                 "type": e.type,
-                "started": round(e.started, 6),
+                "started": e.started,
                 "started_iso": _iso(e.started),
                 "duration_seconds": round(e.duration, 6),
                 "outcome": e.outcome,

@@ -65,6 +65,11 @@ async def test_every_endpoint_answers_about_the_running_node(node: Node, pods: l
         assert str(keys.interface(web_tap)) in created
         status, body = await get(session, f"{base}/scheduler/txn-history?since={before_pods}")
         assert [t["trigger"].split()[-1] for t in body["transactions"]] == ["CNIAdd", "CNIAdd"]
+        # a transaction's own "started", passed back as since, finds it again
+        status, body = await get(
+            session, f"{base}/scheduler/txn-history?since={adds[1]['started']}"
+        )
+        assert [t["seq"] for t in body["transactions"]] == [adds[1]["seq"]]
         seq = adds[1]["seq"]
         status, body = await get(session, f"{base}/scheduler/txn-history?seq={seq}")
         assert [t["seq"] for t in body["transactions"]] == [seq]
