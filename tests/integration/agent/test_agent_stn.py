@@ -50,7 +50,7 @@ async def test_agent_steals_keeps_and_on_death_returns_the_nic(
     taken = nic_state(host)
     assert (taken.addresses, taken.up) == (frozenset(), False)
     # several daemon timeouts pass: the agent's keep-alive task holds the NIC
-    await asyncio.sleep(3 * KEEPALIVE)
+    await asyncio.sleep(2 * KEEPALIVE)
     assert nic_state(host).addresses == frozenset()
     assert node.task is not None and not node.task.done()
     await node.stop_agent()  # the keep-alives stop with the agent

@@ -212,3 +212,52 @@ def test_a_rejected_event_is_an_ipam_error() -> None:
     """The rejected event above is rejected for the reason the test assumes."""
     with pytest.raises(IPAMError):
         ipam.check_node_id(AgentConfig.from_overrides("n1", {}, "").ipam, 0, "n1")
+
+
+def fake_graphviz(directory: Path, script: str) -> None:
+    """A ``dot`` on PATH standing in for Graphviz (not installed on these machines)."""
+    dot = directory / "dot"
+    dot.write_text("#!/bin/sh\n" + script)
+    dot.chmod(0o755)
+
+
+async def test_graph_is_svg_through_graphviz_when_installed(
+    api: tuple[Agent, TestClient],  # type: ignore[type-arg]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, client = api
+    # Echoes what it was given inside an <svg>: shows the DOT went in and -Tsvg was asked.
+    fake_graphviz(tmp_path, 'echo "<svg><!-- $1 -->"; cat; echo "</svg>"\n')
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    resp = await client.get("/scheduler/graph")
+    assert (resp.status, resp.content_type) == (200, "image/svg+xml")
+    body = await resp.text()
+    assert body.startswith("<svg><!-- -Tsvg -->\ndigraph kvscheduler {") and body.endswith(
+        "</svg>\n"
+    )
+    resp = await client.get("/scheduler/graph?format=dot")
+    assert (resp.status, resp.content_type) == (200, "text/vnd.graphviz")
+
+    fake_graphviz(tmp_path, 'echo "syntax error in line 1" >&2; exit 1\n')
+    resp = await client.get("/scheduler/graph?format=svg")
+    assert (resp.status, await resp.json()) == (
+        500,
+        {"error": "Graphviz failed: syntax error in line 1"},
+    )
+
+
+async def test_graph_without_graphviz_is_dot_and_svg_is_501(
+    api: tuple[Agent, TestClient],  # type: ignore[type-arg]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, client = api
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot there
+    resp = await client.get("/scheduler/graph")
+    assert (resp.status, resp.content_type) == (200, "text/vnd.graphviz")
+    resp = await client.get("/scheduler/graph?format=svg")
+    assert (resp.status, await resp.json()) == (
+        501,
+        {"error": "format=svg needs Graphviz ('dot' is not installed); use format=dot"},
+    )
