@@ -192,29 +192,56 @@ def _add_netctl(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--node-name", metavar="NAME", help="the local node (default: $NODE_NAME or host name)"
     )
     nc.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per request")
+    # --json also after the command (`netctl pods --json`), where people type it.
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="JSON instead of a table"
+    )
     cmds = nc.add_subparsers(dest="netctl_command", required=True)
-    cmds.add_parser("nodes", help="ID, name, VPP and management IPs, health of every node")
-    p = cmds.add_parser("pods", help="pods wired by each agent: IP, VPP interface")
+    cmds.add_parser(
+        "nodes", parents=[json_flag], help="ID, name, VPP and management IPs, health of every node"
+    )
+    p = cmds.add_parser(
+        "pods", parents=[json_flag], help="pods wired by each agent: IP, VPP interface"
+    )
     p.add_argument("node", nargs="?", metavar="NODE", help="only this node")
-    p = cmds.add_parser("ipam", help="a node's address plan and allocated pod IPs")
+    p = cmds.add_parser(
+        "ipam", parents=[json_flag], help="a node's address plan and allocated pod IPs"
+    )
     p.add_argument("node", nargs="?", metavar="NODE", help="default: the local node")
-    cmds.add_parser("services", help="services, their ports and ready endpoints (from etcd)")
-    p = cmds.add_parser("policies", help="which ACLs a pod carries and which policies made them")
+    cmds.add_parser(
+        "services",
+        parents=[json_flag],
+        help="services, their ports and ready endpoints (from etcd)",
+    )
+    p = cmds.add_parser(
+        "policies",
+        parents=[json_flag],
+        help="which ACLs a pod carries and which policies made them",
+    )
     p.add_argument("pod", nargs="?", metavar="NAMESPACE/NAME", help="default: every local pod")
     p.add_argument("--node", help="the node to ask when no pod is given (default: local)")
-    p = cmds.add_parser("txn-history", help="the reconciler's transactions on a node")
+    p = cmds.add_parser(
+        "txn-history", parents=[json_flag], help="the reconciler's transactions on a node"
+    )
     p.add_argument("--node", help="default: the local node")
     p.add_argument("--last", type=int, metavar="N", help="only the N newest")
     p.add_argument("--seq", type=int, metavar="N", help="only transaction N")
     p.add_argument("--since", type=float, metavar="UNIX-TIME", help="started at or after")
-    p = cmds.add_parser("graph", help="the reconciler's graph (DOT, or SVG with Graphviz)")
+    p = cmds.add_parser(
+        "graph", parents=[json_flag], help="the reconciler's graph (DOT, or SVG with Graphviz)"
+    )
     p.add_argument("--node", help="default: the local node")
     p.add_argument("--format", choices=["dot", "svg"], default="dot")
-    p = cmds.add_parser("dump", help="the reconciler's values: desired, or read back from VPP")
+    p = cmds.add_parser(
+        "dump", parents=[json_flag], help="the reconciler's values: desired, or read back from VPP"
+    )
     p.add_argument("--node", help="default: the local node")
     p.add_argument("--prefix", default="", help="only keys starting with this")
     p.add_argument("--view", choices=["desired", "actual"], default="desired")
-    p = cmds.add_parser("trace", help="trace one packet on a node's VPP (docs/trace.md)")
+    p = cmds.add_parser(
+        "trace", parents=[json_flag], help="trace one packet on a node's VPP (docs/trace.md)"
+    )
     p.add_argument("source", metavar="FROM", help="IPv4 or namespace/name of a local pod")
     p.add_argument("destination", metavar="TO[:PORT[/PROTO]]")
     p.add_argument("--node", help="default: the local node")

@@ -181,6 +181,7 @@ class Controller:
         self.parts = DesiredParts(strict=strict)
         self.rejections: list[Rejection] = []
         self.history: deque[HandledEvent] = deque(maxlen=history_size)
+        self._apply_error = ""  # the last one, for the history entry of its event
         self.handled = 0
         self.apply_errors = 0
         #: Parts rendered and desired values changed by the last event (benchmarks, logs).
@@ -202,7 +203,7 @@ class Controller:
             if len(self.rejections) > rejections:
                 outcome, error = "rejected", self.rejections[-1].error
             elif self.apply_errors > apply_errors:
-                outcome = "apply-failed"
+                outcome, error = "apply-failed", self._apply_error
             duration = time.perf_counter() - started
             self.history.append(
                 HandledEvent(seq, _event_name(event), wall, duration, outcome, error)
@@ -242,6 +243,9 @@ class Controller:
                 # The reconciler keeps retrying what failed; a CNI caller is judged below by
                 # its own pod's values only.
                 self.apply_errors += 1
+                self._apply_error = _first_error(failed)
+                if len(failed) > 1:
+                    self._apply_error += f" and {len(failed) - 1} more value(s)"
                 log.error(
                     "apply_failed", event_seq=seq, failed=len(failed), error=_first_error(failed)
                 )
@@ -275,6 +279,7 @@ class Controller:
             failed = await self.sink.apply(delta, trigger=f"event {seq} undo CNIAdd")
             if failed:
                 self.apply_errors += 1
+                self._apply_error = _first_error(failed)
                 log.error("undo_failed", event_seq=seq, error=_first_error(failed))
         key = next(iter(sorted(problems)))
         error = f"the pod's configuration failed ({key}: {problems[key]})"

@@ -209,5 +209,6 @@ async def test_netctl_errors_are_one_line(
     assert err.startswith(
         "contivpp netctl: agent of node node-a at http://127.0.0.1:1: unreachable"
     )
-    code, out, _ = await cli("--json", "ipam")
-    assert code == 0 and json.loads(out)["pod_subnet"] == "10.1.1.0/24"
+    for argv in (("--json", "ipam"), ("ipam", "--json")):  # --json before or after the command
+        code, out, _ = await cli(*argv)
+        assert code == 0 and json.loads(out)["pod_subnet"] == "10.1.1.0/24"
