@@ -109,7 +109,7 @@ class Executor:
                 continue
             blocker = self.graph.blocker(node, presence)
             if blocker is not None and key in cycle_breaking:
-                _log.warning("reconcile.cycle_broken", key=key, dependent=blocker)
+                _log.warning("reconcile_cycle_broken", key=key, dependent=blocker)
             elif blocker is not None:
                 self.failed[key] = ReconcileError(
                     f"{key}: not deleted: {blocker} still depends on it"
