@@ -9,8 +9,8 @@ A plan assumes every call succeeds. Failures are handled here, against what real
 a create whose dependency failed to appear is skipped (the value stays PENDING); a derived value
 waits for its base's create or update to succeed; a delete is refused while something present
 still needs the value; and when a delete fails, everything the failed value rests on is pinned
-for the rest of the transaction (and may not be updated to depend on the failed value), so
-what remains can always be taken down in order later.
+for the rest of the transaction (and may not be updated to depend on anything new), so what
+remains can always be taken down in order later.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import structlog
 
 from contivpp.errors import ReconcileError
 from contivpp.reconcile.api import Key
-from contivpp.reconcile.deps import matches
+from contivpp.reconcile.deps import same_shape
 from contivpp.reconcile.graph import Graph, Node, Presence
 from contivpp.reconcile.plan import Plan
 from contivpp.reconcile.status import Operation, ValueState
@@ -165,12 +165,12 @@ class Executor:
                 )
                 continue
             pinner = self._pinned.get(key) if op is Operation.UPDATE else None
-            if pinner is not None and any(matches(d, pinner) for d in node.desired_deps):
-                # The value that failed to go rests on this one: depending on it now would close
-                # a circle no order could take down. Retried once that value is gone.
+            if pinner is not None and not same_shape(node.desired_deps, node.applied_deps):
+                # A value that failed to go still rests on this one: new dependencies could
+                # close a circle through it that no order can take down. Retried once it is gone.
                 self.failed[key] = ReconcileError(
-                    f"{key}: not updated: it would depend on {pinner}, which failed to go "
-                    "and still rests on it"
+                    f"{key}: not updated: {pinner} failed to go and still rests on it, and the "
+                    "update changes what it depends on"
                 )
                 continue
             calls.append(self._call(op, node, key in recreate, node.desired))
