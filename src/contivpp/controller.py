@@ -33,7 +33,7 @@ from contivpp.events.types import (
 from contivpp.model import keys
 from contivpp.reconcile import ResyncKind, Scheduler, ValueState
 from contivpp.reconcile.api import Key
-from contivpp.renderers import DesiredSet, services
+from contivpp.renderers import DesiredSet
 from contivpp.renderers.parts import pod_owner
 from contivpp.renderers.pods import pod_macs
 from contivpp.renderers.services import Backend
@@ -236,7 +236,7 @@ class Controller:
             else:
                 failed = {}
             if delta and any(k.startswith(_MAPPING_PREFIXES) for k in self.parts.replaced):
-                stale = services.stale_backends(self.parts.replaced, delta, self.parts.values())
+                stale = self.parts.unused_backends()
                 if stale:
                     await self.sink.drop_sessions(stale)
             if failed:

@@ -36,6 +36,7 @@ from contivpp.renderers.parts import (
     is_shared,
     kind_of,
 )
+from contivpp.renderers.services import Backend, backends_of
 
 _NOTHING = object()
 
@@ -94,6 +95,8 @@ class DesiredParts:
         self._contested: dict[Key, set[Owner]] = {}
         #: The values the last commit replaced or deleted (key -> previous value).
         self.replaced: dict[Key, object] = {}
+        #: How many NAT mapping values use each backend (stale-session clean-up).
+        self._backend_refs: dict[Backend, int] = {}
 
     # ---- reading ----------------------------------------------------------------------------
     def merged(self) -> DesiredSet:
@@ -161,9 +164,6 @@ class DesiredParts:
                         heapq.heappush(queue, (_order(reader), reader))
         return Change(tuple(changes), rendered=rendered, examined=examined)
 
-    def values(self) -> Iterable[object]:
-        return self._merged.values()
-
     def commit(self, change: Change) -> dict[Key, object | None]:
         """Apply a prepared change; return the delta of the merged set (None = delete).
         The values it replaced are in :attr:`replaced` until the next commit."""
@@ -198,7 +198,7 @@ class DesiredParts:
         if old != value:
             if old is not _NOTHING:
                 self.replaced.setdefault(key, old)
-            self._merged[key] = value
+            self._set(key, value)
             delta[key] = value
 
     def _contest(self, key: Key, holder: Owner, intruder: Owner, value: object) -> None:
@@ -224,9 +224,30 @@ class DesiredParts:
             value = self._parts[heirs[0]][key]
             if self._merged.get(key) != value:
                 self.replaced.setdefault(key, self._merged[key])
-                self._merged[key] = value
+                self._set(key, value)
                 delta[key] = value
             return
         del self._owner_of[key]
-        self.replaced.setdefault(key, self._merged.pop(key))
+        self.replaced.setdefault(key, self._merged[key])
+        self._set(key, _NOTHING)
         delta[key] = None
+
+    def _set(self, key: Key, value: object) -> None:
+        """Change the merged set (``_NOTHING``: remove the key), keeping the backend count."""
+        old = self._merged.pop(key, None) if value is _NOTHING else self._merged.get(key)
+        for backend in backends_of(old):
+            left = self._backend_refs[backend] - 1
+            if left:
+                self._backend_refs[backend] = left
+            else:
+                del self._backend_refs[backend]
+        if value is not _NOTHING:
+            self._merged[key] = value
+            for backend in backends_of(value):
+                self._backend_refs[backend] = self._backend_refs.get(backend, 0) + 1
+
+    def unused_backends(self) -> tuple[Backend, ...]:
+        """Backends the values the last commit replaced used and no value uses now: their
+        NAT sessions must go (O(what the commit changed), no scan of the desired set)."""
+        gone = {b for old in self.replaced.values() for b in backends_of(old)}
+        return tuple(sorted(b for b in gone if b not in self._backend_refs))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
@@ -432,29 +432,6 @@ def backends_of(value: object) -> frozenset[Backend]:
             Backend(local.ip, local.port, value.protocol, local.vrf) for local in value.locals
         )
     return frozenset()
-
-
-def stale_backends(
-    replaced: Mapping[Key, object],
-    delta: Mapping[Key, object | None],
-    desired: Iterable[object],
-) -> tuple[Backend, ...]:
-    """Backends a change took out of every mapping: their NAT sessions must go (kube-proxy
-    clears conntrack for UDP; VPP would keep translating to a dead backend).
-
-    ``replaced`` holds the previous values of the changed keys, ``desired`` every value after
-    the change (scanned only when some backend left a changed mapping).
-    """
-    gone: set[Backend] = set()
-    for key, old in replaced.items():
-        gone |= backends_of(old) - backends_of(delta.get(key))
-    if not gone:
-        return ()
-    for value in desired:
-        gone -= backends_of(value)
-        if not gone:
-            return ()
-    return tuple(sorted(gone))
 
 
 # ---------------------------------------------------------------------------------------------
