@@ -359,16 +359,17 @@ def _policy_peers(state: ClusterState, policy: k8s.NetworkPolicy) -> set[tuple[s
 
 def _selecting(state: ClusterState, key: tuple[str, str]) -> list[k8s.NetworkPolicy]:
     """The policies that select a pod (through the index; a pod without labels yet is
-    selected by the empty selectors of its namespace)."""
+    selected by the selectors of its namespace that match no labels, which are unanchored)."""
     nps = state.of_kind("NetworkPolicy")
     if key in state.of_kind("Pod"):
-        sids = (s for s in state.index.selections_matching(key) if s[0] == "NetworkPolicy")
-        found = [nps[(s[1], s[2])] for s in sorted(sids) if s[3] == "pods"]
+        sids = [s for s in state.index.selections_matching(key) if s[0] == "NetworkPolicy"]
     else:
-        found = [p for k, p in sorted(nps.items()) if k[0] == key[0]]
-        found = [
-            p for p in found if isinstance(p, k8s.NetworkPolicy) and p.pod_selector.matches(())
+        sids = [
+            s
+            for s in state.index.unanchored.get(key[0], ())
+            if s[0] == "NetworkPolicy" and state.index.selections[s].pod_selector.matches(())
         ]
+    found = (nps.get((s[1], s[2])) for s in sorted(sids) if s[3] == "pods")
     return [p for p in found if isinstance(p, k8s.NetworkPolicy)]
 
 
