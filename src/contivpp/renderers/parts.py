@@ -18,6 +18,7 @@ never miss an owner, which the oracle property test checks against :func:`render
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, Generic, TypeVar
 
@@ -402,9 +403,17 @@ def _rules_inputs(state: ClusterState, owner: Owner, facts: Facts) -> PodPolicyI
     return PodPolicyInputs(pod, tuple(selecting), tuple(labels), tuple(peers))
 
 
+@functools.lru_cache(maxsize=64)
+def _resolver(
+    namespaces: tuple[tuple[str, k8s.Labels], ...], peers: tuple[k8s.Pod, ...]
+) -> policy_rules.PeerResolver:
+    """One resolver (and its memo of rule permissions) for every pod whose rules name the same
+    peers: pods selected by the same policies do not compute the same permissions again."""
+    return policy_rules.PeerResolver(dict(namespaces), peers)
+
+
 def _rules_render(i: PodPolicyInputs) -> policy_rules.PodRules:
-    resolver = policy_rules.PeerResolver(dict(i.namespaces), i.peers)
-    return policy_rules.pod_rules(i.pod, i.policies, resolver)
+    return policy_rules.pod_rules(i.pod, i.policies, _resolver(i.namespaces, i.peers))
 
 
 def pod_acl_owner(namespace: str, name: str) -> Owner:

@@ -154,6 +154,9 @@ class PeerResolver:
             self._by_namespace.setdefault(pod.namespace, []).append(pod)
         self._memo: dict[tuple[str, k8s.PolicyPeer], tuple[k8s.Pod, ...]] = {}
         self._ns_labels: dict[str, k8s.Labels] = {}
+        #: Permissions of one rule, by what they depend on: pods selected by the same policies
+        #: share them (a rule's peers and ports are the same for each of them).
+        self.permissions: dict[tuple[object, ...], frozenset[Permission]] = {}
 
     def namespace_labels(self, name: str) -> k8s.Labels:
         labels = self._ns_labels.get(name)
@@ -358,9 +361,21 @@ def pod_rules(
                 continue  # rules of a direction the policy does not isolate are ignored
             isolated[direction] = True
             for i, rule in enumerate(rules):
-                found[direction] |= _rule_permissions(
-                    rule, policy.namespace, pod, direction == "Ingress", resolver
+                ingress = direction == "Ingress"
+                # Ingress named ports resolve against the pod itself; nothing else of it counts.
+                own = (
+                    pod.ports
+                    if ingress and any(isinstance(p.port, str) for p in rule.ports)
+                    else None
                 )
+                memo = (rule, policy.namespace, ingress, own)
+                perms = resolver.permissions.get(memo)
+                if perms is None:
+                    perms = frozenset(
+                        _rule_permissions(rule, policy.namespace, pod, ingress, resolver)
+                    )
+                    resolver.permissions[memo] = perms
+                found[direction] |= perms
                 widened.update(
                     f"{policy.namespace}/{policy.name} {direction.lower()}[{i}].ports[{j}]"
                     for j, spec in enumerate(rule.ports)
