@@ -1,0 +1,171 @@
+"""Real packets between pods through the simulator's forwarder, checked against the trace.
+
+One node as the agent tests build it (etcd, ``contivpp vppsim --linux-taps`` as its own
+process, the agent, pods in real network namespaces wired by ``contivpp-cni``); Kubernetes
+objects are written to etcd as the KSR writes them. The pods send real packets (``ping``, a
+TCP / UDP probe run with ``ip netns exec``); what they see must be what ``contivpp trace``
+says of the same flow on the same VPP: pod to pod, pod to a ClusterIP with an HTTP server in
+the backend's netns, then a deny policy that makes the same request fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
+
+from agent_harness import Node, Pod
+from traffic_harness import (
+    eventually,
+    ping,
+    pod_object,
+    policy_object,
+    probe,
+    put_objects,
+    service_objects,
+    start_server,
+)
+
+from etcd_server import EtcdServer
+
+CLI = [sys.executable, "-m", "contivpp.cli", "--log-level", "warning"]
+CLUSTER_IP = "10.96.0.10"
+LABELS = {"web-0": {"app": "web"}, "web-1": {"app": "web"}, "client": {"app": "client"}}
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (network namespaces, taps)")
+    path = Path(tempfile.mkdtemp(prefix="ctvfwd-", dir="/tmp"))
+    yield path
+    if not os.environ.get("KEEP"):  # KEEP=1 leaves the logs for debugging
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class Cluster:
+    def __init__(self, node: Node, etcd: EtcdServer) -> None:
+        self.node = node
+        self.etcd = (etcd.host, etcd.port)
+        self.pods: dict[str, Pod] = {}
+        self.ips: dict[str, str] = {}
+        self.servers: list[subprocess.Popen[str]] = []
+
+    async def add_pod(self, name: str) -> Pod:
+        pod = Pod(self.node, name)
+        pod.create_netns()
+        self.pods[name] = pod
+        code, result = await pod.cni("ADD")
+        assert code == 0, result
+        self.ips[name] = str(result["ips"][0]["address"]).split("/")[0]  # type: ignore[index]
+        await put_objects(
+            self.etcd, [pod_object(name, self.node.name, self.ips[name], LABELS[name])]
+        )
+        return pod
+
+    def trace(self, source: str, destination: str) -> dict[str, object]:
+        """``contivpp trace --json`` of the flow, as an operator would run it."""
+        out = subprocess.run(
+            [*CLI, "trace", "--vpp-socket", str(self.node.sim.socket), "--state-dir",
+             str(self.node.work / "state"), "--node", self.node.name, "--json", "--reply",
+             source, destination],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert out.returncode in (0, 3), out.stderr
+        result: dict[str, object] = json.loads(out.stdout)
+        return result
+
+
+@pytest.fixture
+async def cluster(workdir: Path, etcd_server: EtcdServer) -> AsyncIterator[Cluster]:
+    node = Node("node-a", workdir, etcd_server)
+    node.sim.start()
+    c = Cluster(node, etcd_server)
+    try:
+        await node.start_agent()
+        for name in ("web-0", "web-1", "client"):
+            await c.add_pod(name)
+        for name in ("web-0", "web-1"):
+            c.servers.append(start_server(c.pods[name].netns_name, name, 8080, 5353))
+        yield c
+    finally:
+        for server in c.servers:
+            server.terminate()
+            server.wait(10)
+            if server.stdout is not None:
+                server.stdout.close()
+        await node.stop_agent()
+        node.sim.stop()
+        for pod in c.pods.values():
+            pod.delete_netns()
+
+
+def outcome(trace: dict[str, object]) -> tuple[str, str]:
+    result = trace["outcome"]
+    assert isinstance(result, dict)
+    return str(result["result"]), str(result["stage"])
+
+
+async def test_pod_to_pod_ping_tcp_udp_and_the_gateway(cluster: Cluster) -> None:
+    client = cluster.pods["client"].netns_name
+    web0 = cluster.ips["web-0"]
+    assert await asyncio.to_thread(ping, client, web0), "pod to pod ping failed"
+    # VPP answers pings to its own address: the pod gateway (the model says "local").
+    gateway = cluster.pods["client"].ip("route").split("via ")[1].split()[0]
+    assert await asyncio.to_thread(ping, client, gateway), "ping to the gateway failed"
+    assert await asyncio.to_thread(probe, client, "tcp", web0, 8080) == "CONNECTED HTTP/1.0 200 OK"
+    assert await asyncio.to_thread(probe, client, "udp", web0, 5353) == (f"CONNECTED web-0 {web0}")
+    # Nobody listens on 9999: the kernel of web-0 refuses, through VPP and back.
+    assert await asyncio.to_thread(probe, client, "tcp", web0, 9999) == "REFUSED"
+    trace = cluster.trace("default/client", "default/web-0:8080")
+    assert outcome(trace) == ("delivered", "deliver")
+    reply = trace["reply"]
+    assert isinstance(reply, dict) and reply["result"] == "delivered"
+
+
+async def test_cluster_ip_then_a_deny_policy(cluster: Cluster) -> None:
+    client = cluster.pods["client"].netns_name
+    backends = {"web-0": cluster.ips["web-0"], "web-1": cluster.ips["web-1"]}
+    await put_objects(
+        cluster.etcd, service_objects("web", CLUSTER_IP, 80, 8080, backends, cluster.node.name)
+    )
+
+    def served() -> bool:
+        return probe(client, "tcp", CLUSTER_IP, 80, 1.0) == "CONNECTED HTTP/1.0 200 OK"
+
+    await eventually(served, "the ClusterIP answers")
+    trace = cluster.trace("default/client", f"{CLUSTER_IP}:80")
+    assert outcome(trace) == ("delivered", "deliver")
+    packet = trace["outcome"]["packet"]  # type: ignore[index]
+    assert packet["dst"] in backends.values() and packet["dport"] == 8080
+
+    # Deny everything into the web pods except from pods labelled app=web.
+    allow_web = [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}]
+    await put_objects(cluster.etcd, [policy_object("web-isolated", {"app": "web"}, allow_web)])
+
+    def denied() -> bool:
+        return probe(client, "tcp", CLUSTER_IP, 80, 1.0) == "TIMEOUT"
+
+    await eventually(denied, "the policy stops the client")
+    trace = cluster.trace("default/client", f"{CLUSTER_IP}:80")
+    result, stage = outcome(trace)
+    assert result == "dropped" and stage.startswith("acl"), trace["outcome"]
+    # The allowed peer still gets through, to the other backend's pod IP directly.
+    web1 = cluster.pods["web-1"].netns_name
+    assert await asyncio.to_thread(probe, web1, "tcp", cluster.ips["web-0"], 8080) == (
+        "CONNECTED HTTP/1.0 200 OK"
+    )
+    assert outcome(cluster.trace("default/web-1", "default/web-0:8080")) == (
+        "delivered",
+        "deliver",
+    )
