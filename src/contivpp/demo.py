@@ -452,16 +452,6 @@ async def _acl_tables(socket_path: Path) -> str:
     )
 
 
-def _until(check: object, what: str, timeout: float = 30.0) -> None:
-    """Poll ``check`` (the agent applies etcd changes asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return
-        time.sleep(0.3)
-    raise RuntimeError(f"timed out waiting until {what}")
-
-
 def _trace(node: LocalNode, source: str, destination: str) -> str:
     argv = [sys.executable, "-m", "contivpp.cli", "--log-level", "warning", "trace",
             "--vpp-socket", str(node.vpp_socket), "--state-dir", str(node.work / "state"),
@@ -481,7 +471,7 @@ def _traffic(node: LocalNode, ips: Mapping[str, str], netns: Mapping[str, str]) 
     def http_ok() -> bool:
         return probe(client, "tcp", CLUSTER_IP, 80, 1.0).startswith("CONNECTED")
 
-    _until(http_ok, "the service answers")
+    _wait_for(http_ok, "the service to answer")
     print(asyncio.run(_nat_tables(node.vpp_socket)))
     print("\n=== real traffic from db-0 (raw-socket ping; a TCP client, as agnhost connect)")
     print(f"ping web-0 {ips['web-0']}: {probe(client, 'icmp', ips['web-0'], 0)}")
@@ -501,7 +491,7 @@ def _traffic(node: LocalNode, ips: Mapping[str, str], netns: Mapping[str, str]) 
             ],
         )
     )
-    _until(lambda: not http_ok(), "the policy applies")
+    _wait_for(lambda: not http_ok(), "the policy to apply")
     print(asyncio.run(_acl_tables(node.vpp_socket)))
     print(f"\nHTTP {CLUSTER_IP}:80 from db-0: {probe(client, 'tcp', CLUSTER_IP, 80)}  (denied)")
     print(

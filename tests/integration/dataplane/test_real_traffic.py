@@ -25,8 +25,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))
 
 from agent_harness import Node, Pod
-from traffic_harness import (
-    eventually,
+
+from contivpp.demo import (
     ping,
     pod_object,
     policy_object,
@@ -35,8 +35,18 @@ from traffic_harness import (
     service_objects,
     start_server,
 )
-
 from etcd_server import EtcdServer
+
+
+async def eventually(check: object, what: str, timeout: float = 20.0) -> None:
+    """Await ``check()`` (sync, run in a thread) until it is true."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if await asyncio.to_thread(check):  # type: ignore[arg-type]
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"timed out: {what}"
+        await asyncio.sleep(0.3)
+
 
 CLI = [sys.executable, "-m", "contivpp.cli", "--log-level", "warning"]
 CLUSTER_IP = "10.96.0.10"
