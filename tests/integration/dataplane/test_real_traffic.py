@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -51,16 +48,6 @@ async def eventually(check: object, what: str, timeout: float = 20.0) -> None:
 CLI = [sys.executable, "-m", "contivpp.cli", "--log-level", "warning"]
 CLUSTER_IP = "10.96.0.10"
 LABELS = {"web-0": {"app": "web"}, "web-1": {"app": "web"}, "client": {"app": "client"}}
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (network namespaces, taps)")
-    path = Path(tempfile.mkdtemp(prefix="ctvfwd-", dir="/tmp"))
-    yield path
-    if not os.environ.get("KEEP"):  # KEEP=1 leaves the logs for debugging
-        shutil.rmtree(path, ignore_errors=True)
 
 
 class Cluster:
@@ -97,8 +84,8 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(workdir: Path, etcd_server: EtcdServer) -> AsyncIterator[Cluster]:
-    node = Node("node-a", workdir, etcd_server)
+async def cluster(root_workdir: Path, etcd_server: EtcdServer) -> AsyncIterator[Cluster]:
+    node = Node("node-a", root_workdir, etcd_server)
     node.sim.start()
     c = Cluster(node, etcd_server)
     try:

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -89,25 +87,16 @@ class SimProcess:
         self.log.close()
 
 
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (network namespaces, taps)")
-    path = Path(tempfile.mkdtemp(prefix="ctvvx-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 Nodes = list[tuple[SimProcess, str]]  # (simulator, pod netns), node-1 first
 
 
 @pytest.fixture
-async def nodes(workdir: Path) -> AsyncIterator[Nodes]:
+async def nodes(root_workdir: Path) -> AsyncIterator[Nodes]:
     ports = [free_udp_port(), free_udp_port()]
     made: Nodes = []
     try:
         for n in (1, 2):
-            work = workdir / f"node-{n}"
+            work = root_workdir / f"node-{n}"
             work.mkdir()
             netns = f"ctvvx-{os.getpid()}-{n}"
             subprocess.run(["ip", "netns", "add", netns], check=True)
