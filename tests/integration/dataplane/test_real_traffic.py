@@ -130,6 +130,44 @@ async def test_pod_to_pod_ping_tcp_udp_and_the_gateway(cluster: Cluster) -> None
     assert isinstance(reply, dict) and reply["result"] == "delivered"
 
 
+GARBAGE = r"""
+import socket, sys
+gateway_mac = bytes.fromhex(sys.argv[1].replace(":", ""))
+src, dst = socket.inet_aton(sys.argv[2]), socket.inet_aton(sys.argv[3])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+own = s.getsockname()[4]
+eth = lambda kind: gateway_mac + own + kind
+for frame in (
+    b"\x01\x02",                                             # shorter than Ethernet
+    eth(b"\x08\x00") + b"\x45\x00",                          # truncated IPv4 header
+    eth(b"\x08\x00") + bytes.fromhex("4f000014") + b"\0" * 16,  # IHL 60 > datagram
+    eth(b"\x08\x06") + b"\x00\x06\x08\x00\x06\x04\x00\x01",  # ARP, not Ethernet, cut
+    eth(b"\x08\x00") + bytes.fromhex("450000200000000040060000") + src + dst + bytes(12),
+):                                                           # to web-0, TCP header cut to 12
+    s.send(frame.ljust(14, b"\0"))
+print("sent")
+"""
+
+
+async def test_malformed_frames_are_dropped_and_forwarding_goes_on(cluster: Cluster) -> None:
+    client = cluster.pods["client"]
+    gateway_mac = client.ip("neigh").split("lladdr ")[1].split()[0]
+    sent = subprocess.run(
+        ["ip", "netns", "exec", client.netns_name, sys.executable, "-c", GARBAGE, gateway_mac,
+         cluster.ips["client"], cluster.ips["web-0"]],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert sent.stdout.strip() == "sent", sent.stderr
+    web0 = cluster.ips["web-0"]
+    assert await asyncio.to_thread(probe, client.netns_name, "tcp", web0, 8080) == (
+        "CONNECTED HTTP/1.0 200 OK"
+    )
+    assert cluster.node.sim.proc is not None and cluster.node.sim.proc.poll() is None
+    # Dropped as malformed, not by a handler crashing on them (logged as frame_failed).
+    assert "frame_failed" not in (cluster.node.work / "vpp.log").read_text()
+
+
 async def test_cluster_ip_then_a_deny_policy(cluster: Cluster) -> None:
     client = cluster.pods["client"].netns_name
     backends = {"web-0": cluster.ips["web-0"], "web-1": cluster.ips["web-1"]}

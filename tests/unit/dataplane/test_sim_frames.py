@@ -139,6 +139,8 @@ def test_vxlan_header_is_rfc7348() -> None:
         (b"\x45\x00", "truncated IPv4 header"),
         (bytes.fromhex("46000014") + b"\0" * 16, "not a well-formed IPv4 header"),  # IHL 6 > len
         (bytes.fromhex("65000014") + b"\0" * 16, "not a well-formed IPv4 header"),  # version 6
+        (KERNEL_SYN[:2] + b"\x00\x20" + KERNEL_SYN[4:32], "truncated TCP header \\(12 < 20"),
+        (KERNEL_UDP[:2] + b"\x00\x18" + KERNEL_UDP[4:24], "truncated UDP header \\(4 < 8"),
     ],
 )
 def test_malformed_datagrams_are_refused_with_a_reason(data: bytes, message: str) -> None:

@@ -34,6 +34,8 @@ VPP_TTL = 64
 _ETH = struct.Struct("!6s6sH")
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
 _IP4 = struct.Struct("!BBHHHBBH4s4s")
+#: The shortest L4 header the forwarder reads and rewrites (ports, flags, checksum, echo id).
+_L4_MIN = {TCP: 20, UDP: 8, ICMP: 8}
 
 
 class FrameError(ValueError):
@@ -133,6 +135,10 @@ class Datagram:
         header_len = (ver_ihl & 0x0F) * 4
         if ver_ihl >> 4 != 4 or header_len < _IP4.size or total < header_len or total > len(data):
             raise FrameError("not a well-formed IPv4 header")
+        l4_min = _L4_MIN.get(proto, 0)
+        if total - header_len < l4_min:
+            name = {TCP: "TCP", UDP: "UDP", ICMP: "ICMP"}[proto]
+            raise FrameError(f"truncated {name} header ({total - header_len} < {l4_min} bytes)")
         return cls(
             bytes(data[:total]),  # Ethernet pads short frames: the IP length is the truth
             header_len,
