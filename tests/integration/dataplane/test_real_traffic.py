@@ -32,6 +32,7 @@ from contivpp.demo import (
     service_objects,
     start_server,
 )
+from contivpp.vpp.client import VPPClient
 from etcd_server import EtcdServer
 
 
@@ -120,6 +121,8 @@ async def test_pod_to_pod_ping_tcp_udp_and_the_gateway(cluster: Cluster) -> None
     # VPP answers pings to its own address: the pod gateway (the model says "local").
     gateway = cluster.pods["client"].ip("route").split("via ")[1].split()[0]
     assert await asyncio.to_thread(ping, client, gateway), "ping to the gateway failed"
+    # VPP listens on no TCP port of the gateway: it resets the connection (tcp4-reset).
+    assert await asyncio.to_thread(probe, client, "tcp", gateway, 80) == "REFUSED"
     assert await asyncio.to_thread(probe, client, "tcp", web0, 8080) == "CONNECTED HTTP/1.0 200 OK"
     assert await asyncio.to_thread(probe, client, "udp", web0, 5353) == (f"CONNECTED web-0 {web0}")
     # Nobody listens on 9999: the kernel of web-0 refuses, through VPP and back.
@@ -128,6 +131,24 @@ async def test_pod_to_pod_ping_tcp_udp_and_the_gateway(cluster: Cluster) -> None
     assert outcome(trace) == ("delivered", "deliver")
     reply = trace["reply"]
     assert isinstance(reply, dict) and reply["result"] == "delivered"
+
+
+async def test_reject_routes_answer_with_icmp_unreachable(cluster: Cluster) -> None:
+    """An icmp-prohibit route (``ip_null_dpo``: host administratively prohibited, code 10):
+    the pod's ping gets the ICMP error from the gateway, its TCP connect fails at once with
+    EHOSTUNREACH (113) instead of timing out."""
+    path = {"sw_if_index": 0xFFFFFFFF, "table_id": 1, "weight": 1, "type": 6, "proto": 0,
+            "nh": {"address": {"ip4": "0.0.0.0"}}}  # fmt: skip
+    async with VPPClient(str(cluster.node.sim.socket), name="test") as vpp:
+        route = {"table_id": 1, "prefix": "10.200.0.0/16", "paths": [path]}
+        await vpp.call("ip_route_add_del", is_add=True, is_multipath=True, route=route)
+    client = cluster.pods["client"].netns_name
+    gateway = cluster.pods["client"].ip("route").split("via ")[1].split()[0]
+    assert await asyncio.to_thread(probe, client, "icmp", "10.200.0.5", 0) == (
+        f"UNREACHABLE 10 {gateway}"
+    )
+    assert await asyncio.to_thread(probe, client, "tcp", "10.200.0.5", 80) == "ERROR 113"
+    assert outcome(cluster.trace("default/client", "10.200.0.5:80")) == ("rejected", "fib")
 
 
 GARBAGE = r"""
