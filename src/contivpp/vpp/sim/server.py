@@ -49,6 +49,20 @@ log = structlog.get_logger(__name__)
 SOCKET_CLIENT_BIT = 0x80000000
 
 
+#: Requests that change nothing the forwarder reads (besides dumps), by name.
+READ_ONLY = frozenset({"control_ping", "sockclnt_create", "sockclnt_delete", "get_first_msg_id"})
+
+
+def read_only(name: str) -> bool:
+    """True for requests that only read (``show_version``, ``sw_interface_get_table``,
+    ``nat44_show_running_config`` ...): the keep-alives and look-ups of the agent and of
+    ``contivpp trace`` must not make the forwarder re-read its snapshot."""
+    return (
+        name in READ_ONLY or name.startswith(("show_", "get_")) or "_get_" in name
+        or name.endswith("_show_running_config")
+    )  # fmt: skip
+
+
 def all_handlers() -> HandlerTable:
     table = HandlerTable()
     for module in (control, interfaces, ip, l2, vxlan, nat, nat_sessions, acl):
@@ -93,8 +107,9 @@ class Simulator:
         self._clients: dict[int, Client] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_slot = 1
-        #: Bumped by every request that may change the configuration (any request but a dump,
-        #: from any client but the forwarder): the forwarder re-reads its snapshot then.
+        #: Bumped by every request that may change the configuration (any request but a dump
+        #: or a read-only one, from any client but the forwarder): the forwarder re-reads its
+        #: snapshot then.
         self.generation = 0
         #: With real taps, the simulator forwards what pods send (see :mod:`.forwarder`).
         self.forwarder: Forwarder | None = Forwarder(self, vxlan) if linux_taps else None
@@ -214,7 +229,7 @@ class Simulator:
             log.warning("vppsim.message.unimplemented", message=name)
             self._fail(client, service, call.context, rv.UNIMPLEMENTED, {})
             return
-        if dump is None and call.client.name != CLIENT_NAME:
+        if dump is None and call.client.name != CLIENT_NAME and not read_only(name):
             self.generation += 1
         try:
             # Details are collected first so that a failing dump sends none of them.
