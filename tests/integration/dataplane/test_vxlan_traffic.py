@@ -141,3 +141,38 @@ def test_pod_to_pod_across_nodes_over_udp_vxlan(nodes: Nodes) -> None:
     trace = json.loads(out.stdout)["outcome"]
     assert (trace["result"], trace["node"], trace["stage"]) == ("delivered", "node-2", "deliver")
     assert [h["stage"] for h in trace["hops"] if h["stage"] == "vxlan"] == ["vxlan", "vxlan"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--vxlan-listen", "127.0.0.1"], "--vxlan-listen '127.0.0.1': expected IPv4-ADDRESS:PORT"),
+        (["--vxlan-listen", "127.0.0.1:0"], "--vxlan-listen '127.0.0.1:0': port '0' is not in"),
+        (["--vxlan-listen", "127.0.0.1:4789", "--vxlan-peer", "node-2"],
+         "--vxlan-peer 'node-2': expected IP=HOST:PORT"),
+    ],
+)  # fmt: skip
+def test_bad_vxlan_options_name_the_option(args: list[str], message: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "contivpp.vpp.sim", "--socket", "/tmp/ctvvx-unused.sock", *args],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_taken_vxlan_port_fails_the_start_cleanly(root_workdir: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        sock = root_workdir / "vpp.sock"
+        out = subprocess.run(
+            [sys.executable, "-m", "contivpp.vpp.sim", "--socket", str(sock), "--linux-taps",
+             "--vxlan-listen", f"127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    assert out.returncode == 1
+    logged = out.stdout + out.stderr  # vppsim.start_failed, one line
+    assert f"--vxlan-listen 127.0.0.1:{port}: Address already in use" in logged
+    assert "Traceback" not in logged
+    assert not sock.exists()

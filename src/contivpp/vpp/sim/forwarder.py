@@ -135,10 +135,16 @@ class Forwarder:
         self._client = VPPClient(socket_path, name=CLIENT_NAME, timeout=10)
         await self._client.connect()
         if self.vxlan is not None:
-            self._udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self._udp.setblocking(False)
-            self._udp.bind(self.vxlan.listen)
-            loop.add_reader(self._udp.fileno(), self._vxlan_readable)
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                udp.bind(self.vxlan.listen)
+            except OSError as exc:
+                udp.close()
+                host, port = self.vxlan.listen
+                raise OSError(exc.errno, f"--vxlan-listen {host}:{port}: {exc.strerror}") from exc
+            udp.setblocking(False)
+            self._udp = udp
+            loop.add_reader(udp.fileno(), self._vxlan_readable)
         self._task = asyncio.create_task(self._run(), name="vppsim-forwarder")
         log.info("vppsim.forwarder.started", vxlan=self.vxlan.listen if self.vxlan else None)
 

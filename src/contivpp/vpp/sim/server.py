@@ -126,7 +126,11 @@ class Simulator:
         private.seal(path)
         self.socket_path = path
         if self.forwarder is not None and self.state.linux is not None:
-            await self.forwarder.start(str(path))
+            try:
+                await self.forwarder.start(str(path))
+            except (OSError, VPPError):
+                await self.close()  # no half-started VPP: the socket goes with it
+                raise
             self.state.linux.listener = self.forwarder
         log.info("vppsim.started", socket=str(path), pid=self.pid, linux_taps=self.linux_taps)
 
