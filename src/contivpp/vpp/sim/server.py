@@ -145,8 +145,7 @@ class Simulator:
     async def close(self) -> None:
         """Stop like VPP exiting: drop every client, release host taps, remove the socket."""
         if self.forwarder is not None:
-            if self.state.linux is not None:
-                self.state.linux.listener = None
+            # It stays the taps' listener: releasing them below removes its readers.
             await self.forwarder.close()
             self.forwarder = None
         if self._server is not None:
