@@ -7,21 +7,32 @@ endPort ranges). Figures: the full reference render of this node (``render_polic
 number of table ACLs next to the number of distinct rule lists (they must be equal), and for
 one policy change: the pods it selects before and after, and the time to re-render the rules
 of only those pods (what the incremental controller will do) next to the full render.
-Pure rendering only: the event-to-VPP time is measured once the lead wires the renderer in.
-Last line: one JSON object with the figures.
+Then the agent's own path: the same cluster fed as events into the controller (fold, indices,
+parts), the reconciler attached with a startup resync into the simulator, and the same policy
+change as one event: time from the event to VPP done, VPP messages, parts rendered, desired
+values touched. Last line: one JSON object with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
+import tempfile
 import time
 from typing import Any
 
 import attrs
+import structlog
 
+from contivpp.config import AgentConfig
+from contivpp.controller import Controller, ReconcilerSink
 from contivpp.events import k8s
+from contivpp.events.state import initial_state
+from contivpp.events.types import CNIAdd, Event, K8sUpserted, NodeIDAllocated, ResyncRequested
 from contivpp.model.acl import Acl
+from contivpp.reconcile import RetryPolicy, Scheduler
 from contivpp.renderers.policies import (
     NODE_GLOBAL_ACL,
     REFLECT_ACL,
@@ -30,6 +41,8 @@ from contivpp.renderers.policies import (
     render_policies,
 )
 from contivpp.renderers.policy_rules import PeerResolver, pod_rules, pods_selected_by
+from contivpp.vpp.descriptors import vpp_descriptors
+from contivpp.vpp.sim import Simulator
 
 APPS = ("web", "api", "db", "cache", "worker")
 TEAMS = ("red", "blue", "green", "gold")
@@ -128,6 +141,68 @@ def cluster(
     return all_pods, namespaces, pols
 
 
+async def through_the_agent(
+    pods: list[k8s.Pod],
+    namespaces: dict[str, k8s.Labels],
+    policies: list[k8s.NetworkPolicy],
+    change: k8s.NetworkPolicy,
+) -> dict[str, object]:
+    """The cluster as events through the controller into the simulator; then one change."""
+    from services import CountingClient  # bench/services.py, beside this file
+
+    with tempfile.TemporaryDirectory(prefix="bench-pol-", dir="/tmp") as tmp:
+        sim = Simulator(seed=1)
+        await sim.start(f"{tmp}/api.sock")
+        try:
+            async with CountingClient(f"{tmp}/api.sock", timeout=60) as vpp:
+                sched = Scheduler(vpp_descriptors(vpp), retry=RetryPolicy(max_attempts=0))
+                controller = Controller(initial_state(AgentConfig("node0")))
+                seq = 0
+
+                async def handle(event: Event) -> None:
+                    nonlocal seq
+                    seq += 1
+                    await controller.handle(seq, event)
+
+                await handle(NodeIDAllocated("node0", 1))
+                for name, labels in namespaces.items():
+                    await handle(K8sUpserted(k8s.Namespace(name, labels)))
+                t0 = time.perf_counter()
+                for pod in pods:
+                    await handle(K8sUpserted(pod))
+                    if pod.node_name == "node0":
+                        await handle(
+                            CNIAdd(
+                                f"c-{pod.name}", f"/n/{pod.name}", "eth0", pod.namespace, pod.name
+                            )
+                        )
+                for policy in policies:
+                    await handle(K8sUpserted(policy))
+                build_s = time.perf_counter() - t0
+                controller.sink = ReconcilerSink(sched, prefixes=("vpp/",))
+                t0 = time.perf_counter()
+                await handle(ResyncRequested("bench start"))
+                resync_s = time.perf_counter() - t0
+                acls = [k for k in controller.desired if k.startswith("vpp/acl/")]
+                before = vpp.messages
+                t0 = time.perf_counter()
+                await handle(K8sUpserted(change))
+                change_ms = (time.perf_counter() - t0) * 1000
+                messages = vpp.messages - before
+                assert controller.apply_errors == 0 and sched.history[-1].ok
+        finally:
+            await sim.close()
+    return {
+        "agent_events_s": round(build_s, 2),
+        "agent_startup_resync_s": round(resync_s, 2),
+        "agent_acls": len(acls),
+        "agent_change_ms": round(change_ms, 2),
+        "agent_change_vpp_messages": messages,
+        "agent_change_parts_rendered": controller.last_rendered,
+        "agent_change_values_touched": controller.last_touched,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1,000 pods and 100 policies")
@@ -177,6 +252,9 @@ def main() -> None:
         if render.values.get(k) != after_render.values.get(k)
     }
 
+    logging.disable(logging.INFO)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    agent = asyncio.run(through_the_agent(pods, namespaces, policies, after))
     figures = {
         "pods": n_pods,
         "policies": n_policies,
@@ -191,6 +269,7 @@ def main() -> None:
         "change_scan_ms": round(scan_ms, 2),
         "change_rerender_ms": round(change_ms, 2),
         "change_values_touched": len(touched),
+        **agent,
     }
     for key, value in figures.items():
         print(f"{key:32} {value}")

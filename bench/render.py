@@ -72,7 +72,8 @@ def _service(i: int, endpoints: tuple[str, ...]) -> tuple[k8s.Service, k8s.Endpo
 
 
 def _policy(i: int, port: int = 80) -> k8s.NetworkPolicy:
-    peer = k8s.PolicyPeer(pod_selector=k8s.LabelSelector((("app", f"app-{(i + 1) % APPS}"),)))
+    # the peers share the selected pods' namespaces (app-(i+10) pods exist in ns-(i % 20))
+    peer = k8s.PolicyPeer(pod_selector=k8s.LabelSelector((("app", f"app-{(i + 10) % APPS}"),)))
     return k8s.NetworkPolicy(
         f"ns-{i % NAMESPACES}",
         f"pol-{i}",

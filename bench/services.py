@@ -1,11 +1,16 @@
 """Benchmark of services as NAT44-ED (figures, not pass/fail; the last line is one JSON object).
 
-(a) Rendering and programming N services x 3 endpoints (ClusterIP, one TCP port) into the
-    simulator through the real descriptors: render time, commit time, VPP calls.
-(b) With the N services present, one endpoint removed and added back (3 -> 2 -> 3 backends):
-    VPP calls (goal <= 2) and the time from the changed slice to VPP done (render that one
-    service, diff it against its previous part, commit the delta; goal <= 20 ms). There is no
-    controller in the loop yet: the parts mechanism (issue 9) will own the render-and-diff step.
+The agent's own path: events into the controller (fold, parts, render), the reconciler, the
+real descriptors, the simulator over the binary API.
+
+(a) N services x 3 endpoints (ClusterIP, one TCP port) reach the controller as Kubernetes
+    events before the reconciler is attached (as at an agent's start); one startup resync then
+    programs them: its time and VPP calls.
+(b) With the N services present, one endpoint removed and added back (3 -> 2 -> 3 backends), as
+    EndpointSlice events handled by the controller with the reconciler attached: VPP messages
+    per event (goal <= 2 for the mapping; a removal also dumps the backend's NAT sessions, one
+    more message, plus one delete per session found) and the time from the event to VPP done
+    (goal <= 20 ms).
 
 Usage: python bench/services.py [--quick]
 """
@@ -19,21 +24,23 @@ import logging
 import statistics
 import tempfile
 import time
-from pathlib import Path
+from typing import Any
 
+import attrs
 import structlog
 
 from contivpp.config import AgentConfig
+from contivpp.controller import Controller, ReconcilerSink
 from contivpp.events import k8s
-from contivpp.events.log import read_lines
-from contivpp.reconcile import Key, RetryPolicy, Scheduler
-from contivpp.renderers.services import render_nat_node, render_service, service_context
-from contivpp.replay import replay
+from contivpp.events.state import initial_state
+from contivpp.events.types import Event, K8sUpserted, NodeIDAllocated, ResyncRequested
+from contivpp.reconcile import RetryPolicy, Scheduler
+from contivpp.renderers.services import Backend
 from contivpp.vpp.client import VPPClient
 from contivpp.vpp.descriptors import vpp_descriptors
+from contivpp.vpp.nat_sessions import delete_sessions_towards
 from contivpp.vpp.sim import Simulator
 
-EXAMPLE = Path(__file__).parents[1] / "examples" / "three-pods.jsonl"
 NODES = [
     k8s.Node("node-1", (k8s.NodeAddress("InternalIP", "10.20.0.11"),)),
     k8s.Node("node-2", (k8s.NodeAddress("InternalIP", "10.20.0.12"),)),
@@ -64,68 +71,78 @@ def endpoints(i: int, count: int = 3) -> k8s.EndpointSlice:
     )
 
 
+class CountingClient(VPPClient):
+    """Counts the binary-API messages sent (a dump counts one)."""
+
+    messages = 0
+
+    async def call(self, *args: Any, **kwargs: Any) -> Any:
+        self.messages += 1
+        return await super().call(*args, **kwargs)
+
+    async def dump(self, *args: Any, **kwargs: Any) -> Any:
+        self.messages += 1
+        return await super().dump(*args, **kwargs)
+
+
 async def run(n: int, changes: int) -> dict[str, object]:
-    ctx = service_context(AgentConfig("node-1"), 1, NODES)
-    result = await replay(read_lines(iter(EXAMPLE.read_text().splitlines())))
-    node = {k: v for k, v in result.desired.items() if k.startswith("vpp/")}
-    node.update(render_nat_node(ctx))
     with tempfile.TemporaryDirectory(prefix="bench-svc-", dir="/tmp") as tmp:
         sim = Simulator(seed=1)
         await sim.start(f"{tmp}/api.sock")
         try:
-            async with VPPClient(f"{tmp}/api.sock", timeout=30) as vpp:
+            async with CountingClient(f"{tmp}/api.sock", timeout=30) as vpp:
                 sched = Scheduler(vpp_descriptors(vpp), retry=RetryPolicy(max_attempts=0))
-                record = await sched.commit(node, trigger="node")
-                assert record.ok, dict(record.errors)
-                services = [service(i) for i in range(n)]
-                slices = [endpoints(i) for i in range(n)]
+                controller = Controller(initial_state(AgentConfig("node-1")))
+                seq = 0
+
+                async def handle(event: Event) -> None:
+                    nonlocal seq
+                    seq += 1
+                    await controller.handle(seq, event)
+
+                await handle(NodeIDAllocated("node-1", 1))
+                for node in NODES:
+                    await handle(K8sUpserted(node))
                 t0 = time.perf_counter()
-                parts = [render_service(ctx, s, [e]) for s, e in zip(services, slices, strict=True)]
+                for i in range(n):
+                    await handle(K8sUpserted(service(i)))
+                    await handle(K8sUpserted(endpoints(i)))
                 render_s = time.perf_counter() - t0
-                desired: dict[Key, object] = {}
-                for part in parts:
-                    desired.update(part)
+
+                async def sessions(b: Backend) -> int:
+                    return await delete_sessions_towards(vpp, b.ip, b.port, b.protocol, vrf=b.vrf)
+
+                # as in the agent: a removed backend's NAT sessions are deleted (one dump here)
+                controller.sink = ReconcilerSink(sched, sessions=sessions)
+                before = vpp.messages
                 t0 = time.perf_counter()
-                record = await sched.commit(desired, trigger="services")
+                await handle(ResyncRequested("bench start"))
                 commit_s = time.perf_counter() - t0
-                assert record.ok, dict(record.errors)
-                initial_calls = record.calls
+                initial_calls = vpp.messages - before
+                assert not [r for r in sched.history if not r.ok]
 
                 calls, times = [], []
                 for c in range(changes):
                     k = (c * 7919) % n
                     full = endpoints(k)
-                    fewer = k8s.EndpointSlice(
-                        full.namespace,
-                        full.name,
-                        full.service_name,
-                        full.address_type,
-                        full.endpoints[:2],
-                        full.ports,
-                    )
+                    fewer = attrs.evolve(full, endpoints=full.endpoints[:2])
                     for changed in (fewer, full):
+                        before = vpp.messages
                         t0 = time.perf_counter()
-                        new = render_service(ctx, services[k], [changed])
-                        old = parts[k]
-                        delta: dict[Key, object | None] = {
-                            key: value for key, value in new.items() if old.get(key) != value
-                        }
-                        delta.update({key: None for key in old if key not in new})
-                        record = await sched.commit(delta, trigger="endpoint")
+                        await handle(K8sUpserted(changed))
                         times.append(time.perf_counter() - t0)
-                        assert record.ok, dict(record.errors)
-                        calls.append(record.calls)
-                        parts[k] = new
+                        calls.append(vpp.messages - before)
+                assert sched.history[-1].ok and controller.apply_errors == 0
         finally:
             await sim.close()
     return {
         "services": n,
         "endpoints_per_service": 3,
-        "render_s": round(render_s, 3),
-        "render_us_per_service": round(render_s / n * 1e6, 1),
-        "initial_commit_s": round(commit_s, 3),
-        "initial_vpp_calls": initial_calls,
-        "endpoint_change_vpp_calls_max": max(calls),
+        "events_to_state_and_parts_s": round(render_s, 3),
+        "us_per_service_event_pair": round(render_s / n * 1e6, 1),
+        "initial_resync_s": round(commit_s, 3),
+        "initial_vpp_messages": initial_calls,
+        "endpoint_change_vpp_messages_max": max(calls),
         "endpoint_change_ms_median": round(statistics.median(times) * 1000, 3),
         "endpoint_change_ms_max": round(max(times) * 1000, 3),
     }

@@ -153,6 +153,101 @@ def _trace(args: argparse.Namespace) -> int:
     return trace.exit_code(outcomes)
 
 
+def _netctl(args: argparse.Namespace) -> int:
+    from contivpp.netctl.main import run
+
+    try:
+        return asyncio.run(run(args))
+    except BrokenPipeError:
+        _print_to_pipe("")  # points stdout at nothing so the exit does not complain
+        return EXIT_BROKEN_PIPE
+
+
+def _add_netctl(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from contivpp.netctl.sources import DEFAULT_AGENT_PORT
+
+    nc = sub.add_parser(
+        "netctl",
+        help="inspect the cluster: nodes, pods, IPAM, services, policies, reconciler",
+        description="Reads etcd and the agents' HTTP APIs (docs/operate.md). A node's agent is "
+        "--agent NODE=URL when given, http://127.0.0.1:PORT for the local node, else "
+        "http://<the node's InternalIP>:PORT.",
+    )
+    nc.add_argument("--json", action="store_true", help="JSON for scripts instead of tables")
+    nc.add_argument(
+        "--etcd-endpoints",
+        default=os.environ.get("CONTIVPP_ETCD_ENDPOINTS", "127.0.0.1:2379"),
+        metavar="HOST:PORT[,...]",
+        help="default: $CONTIVPP_ETCD_ENDPOINTS or 127.0.0.1:2379",
+    )
+    nc.add_argument(
+        "--agent",
+        action="append",
+        default=[],
+        metavar="NODE=URL",
+        help="where a node's agent HTTP API is (repeatable)",
+    )
+    nc.add_argument("--agent-port", type=int, default=DEFAULT_AGENT_PORT, metavar="PORT")
+    nc.add_argument(
+        "--node-name", metavar="NAME", help="the local node (default: $NODE_NAME or host name)"
+    )
+    nc.add_argument("--timeout", type=float, default=5.0, metavar="S", help="per request")
+    # --json also after the command (`netctl pods --json`), where people type it.
+    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="JSON instead of a table"
+    )
+    cmds = nc.add_subparsers(dest="netctl_command", required=True)
+    cmds.add_parser(
+        "nodes", parents=[json_flag], help="ID, name, VPP and management IPs, health of every node"
+    )
+    p = cmds.add_parser(
+        "pods", parents=[json_flag], help="pods wired by each agent: IP, VPP interface"
+    )
+    p.add_argument("node", nargs="?", metavar="NODE", help="only this node")
+    p = cmds.add_parser(
+        "ipam", parents=[json_flag], help="a node's address plan and allocated pod IPs"
+    )
+    p.add_argument("node", nargs="?", metavar="NODE", help="default: the local node")
+    cmds.add_parser(
+        "services",
+        parents=[json_flag],
+        help="services, their ports and ready endpoints (from etcd)",
+    )
+    p = cmds.add_parser(
+        "policies",
+        parents=[json_flag],
+        help="which ACLs a pod carries and which policies made them",
+    )
+    p.add_argument("pod", nargs="?", metavar="NAMESPACE/NAME", help="default: every local pod")
+    p.add_argument("--node", help="the node to ask when no pod is given (default: local)")
+    p = cmds.add_parser(
+        "txn-history", parents=[json_flag], help="the reconciler's transactions on a node"
+    )
+    p.add_argument("--node", help="default: the local node")
+    p.add_argument("--last", type=int, metavar="N", help="only the N newest")
+    p.add_argument("--seq", type=int, metavar="N", help="only transaction N")
+    p.add_argument("--since", type=float, metavar="UNIX-TIME", help="started at or after")
+    p = cmds.add_parser(
+        "graph", parents=[json_flag], help="the reconciler's graph (DOT, or SVG with Graphviz)"
+    )
+    p.add_argument("--node", help="default: the local node")
+    p.add_argument("--format", choices=["dot", "svg"], default="dot")
+    p = cmds.add_parser(
+        "dump", parents=[json_flag], help="the reconciler's values: desired, or read back from VPP"
+    )
+    p.add_argument("--node", help="default: the local node")
+    p.add_argument("--prefix", default="", help="only keys starting with this")
+    p.add_argument("--view", choices=["desired", "actual"], default="desired")
+    p = cmds.add_parser(
+        "trace", parents=[json_flag], help="trace one packet on a node's VPP (docs/trace.md)"
+    )
+    p.add_argument("source", metavar="FROM", help="IPv4 or namespace/name of a local pod")
+    p.add_argument("destination", metavar="TO[:PORT[/PROTO]]")
+    p.add_argument("--node", help="default: the local node")
+    nc.set_defaults(func=_netctl)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from contivpp.demo import run_demo
 
@@ -251,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--reply", action="store_true", help="also trace the answer")
     tr.add_argument("--json", action="store_true", help="one JSON object (contivpp-trace/1)")
     tr.set_defaults(func=_trace)
+
+    _add_netctl(sub)
 
     dm = sub.add_parser(
         "demo", help="run etcd, a VPP simulator, an agent and 3 pods, then clean up"

@@ -9,6 +9,8 @@ if somebody waits for it; the next event is handled as usual.
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
@@ -31,7 +33,7 @@ from contivpp.events.types import (
 from contivpp.model import keys
 from contivpp.reconcile import ResyncKind, Scheduler, ValueState
 from contivpp.reconcile.api import Key
-from contivpp.renderers import DesiredSet, services
+from contivpp.renderers import DesiredSet
 from contivpp.renderers.parts import pod_owner
 from contivpp.renderers.pods import pod_macs
 from contivpp.renderers.services import Backend
@@ -132,6 +134,21 @@ class Rejection:
     error: str
 
 
+@attrs.frozen
+class HandledEvent:
+    """One entry of the bounded event history an operator reads (``/controller/event-history``)."""
+
+    seq: int
+    type: str
+    #: Wall-clock start (Unix seconds) and how long the handling took, in seconds.
+    started: float
+    duration: float
+    #: "ok", "rejected" (state unchanged, see ``error``) or "apply-failed" (the reconciler
+    #: keeps retrying what failed).
+    outcome: str = "ok"
+    error: str = ""
+
+
 def _event_name(event: Event) -> str:
     return type(event).__name__
 
@@ -154,13 +171,17 @@ class Controller:
         recorder: EventRecorder | None = None,
         sink: DesiredSink | None = None,
         strict: bool = False,
+        history_size: int = 1000,
     ) -> None:
-        """``strict`` (tests): a renderer bug such as two owners of one key raises."""
+        """``strict`` (tests): a renderer bug such as two owners of one key raises.
+        ``history_size``: how many handled events :attr:`history` keeps (memory stays bounded)."""
         self.state = state
         self.recorder = recorder
         self.sink = sink
         self.parts = DesiredParts(strict=strict)
         self.rejections: list[Rejection] = []
+        self.history: deque[HandledEvent] = deque(maxlen=history_size)
+        self._apply_error = ""  # the last one, for the history entry of its event
         self.handled = 0
         self.apply_errors = 0
         #: Parts rendered and desired values changed by the last event (benchmarks, logs).
@@ -173,6 +194,22 @@ class Controller:
         return self.parts.merged()
 
     async def handle(self, seq: int, event: Event) -> None:
+        wall, started = time.time(), time.perf_counter()
+        rejections, apply_errors = len(self.rejections), self.apply_errors
+        try:
+            await self._handle(seq, event)
+        finally:
+            outcome, error = "ok", ""
+            if len(self.rejections) > rejections:
+                outcome, error = "rejected", self.rejections[-1].error
+            elif self.apply_errors > apply_errors:
+                outcome, error = "apply-failed", self._apply_error
+            duration = time.perf_counter() - started
+            self.history.append(
+                HandledEvent(seq, _event_name(event), wall, duration, outcome, error)
+            )
+
+    async def _handle(self, seq: int, event: Event) -> None:
         self.handled += 1
         if self.recorder is not None:
             self.recorder.record(seq, event)
@@ -199,13 +236,16 @@ class Controller:
             else:
                 failed = {}
             if delta and any(k.startswith(_MAPPING_PREFIXES) for k in self.parts.replaced):
-                stale = services.stale_backends(self.parts.replaced, delta, self.parts.values())
+                stale = self.parts.unused_backends()
                 if stale:
                     await self.sink.drop_sessions(stale)
             if failed:
                 # The reconciler keeps retrying what failed; a CNI caller is judged below by
                 # its own pod's values only.
                 self.apply_errors += 1
+                self._apply_error = _first_error(failed)
+                if len(failed) > 1:
+                    self._apply_error += f" and {len(failed) - 1} more value(s)"
                 log.error(
                     "apply_failed", event_seq=seq, failed=len(failed), error=_first_error(failed)
                 )
@@ -239,6 +279,7 @@ class Controller:
             failed = await self.sink.apply(delta, trigger=f"event {seq} undo CNIAdd")
             if failed:
                 self.apply_errors += 1
+                self._apply_error = _first_error(failed)
                 log.error("undo_failed", event_seq=seq, error=_first_error(failed))
         key = next(iter(sorted(problems)))
         error = f"the pod's configuration failed ({key}: {problems[key]})"

@@ -16,6 +16,7 @@ value stays while one of them does.
 
 from __future__ import annotations
 
+import heapq
 from collections import ChainMap
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -35,8 +36,15 @@ from contivpp.renderers.parts import (
     is_shared,
     kind_of,
 )
+from contivpp.renderers.services import Backend, backends_of
 
 _NOTHING = object()
+
+
+def _order(owner: Owner) -> tuple[int, int, Owner]:
+    """Facts before parts, lower stages first."""
+    kind = kind_of(owner)
+    return (0 if kind.fact else 1, kind.stage, owner)
 
 
 class _Without(Mapping[Owner, object]):
@@ -87,6 +95,8 @@ class DesiredParts:
         self._contested: dict[Key, set[Owner]] = {}
         #: The values the last commit replaced or deleted (key -> previous value).
         self.replaced: dict[Key, object] = {}
+        #: How many NAT mapping values use each backend (stale-session clean-up).
+        self._backend_refs: dict[Backend, int] = {}
 
     # ---- reading ----------------------------------------------------------------------------
     def merged(self) -> DesiredSet:
@@ -114,14 +124,18 @@ class DesiredParts:
         return self.render_owners(after, owners)
 
     def render_owners(self, state: ClusterState, owners: Iterable[Owner]) -> Change:
-        """Facts first (other parts' inputs read them), then parts, each only when its
-        inputs differ from the last render."""
+        """Facts first, stage by stage (other inputs read them), then parts; each owner only
+        when its inputs differ from the last render. A fact that changes brings its readers
+        in, so a dirty owner's effect propagates as far as it really goes."""
         changes = []
         examined = rendered = 0
-        ordered = sorted(owners, key=lambda o: (not kind_of(o).fact, o))
         facts = ChainMap[Owner, object]({}, self._facts)
         gone: set[Owner] = set()
-        for owner in ordered:
+        queue = [(_order(owner), owner) for owner in set(owners)]
+        heapq.heapify(queue)
+        seen = {owner for _, owner in queue}
+        while queue:
+            _, owner = heapq.heappop(queue)
             examined += 1
             kind = kind_of(owner)
             inputs = kind.inputs(state, owner, _Without(facts, gone))
@@ -129,21 +143,26 @@ class DesiredParts:
             if inputs is old_inputs or inputs == old_inputs:
                 continue
             if inputs is None:
-                if owner in self._inputs:
-                    changes.append(PartChange(owner, None, {}))
-                    gone.add(owner)
-                continue
-            rendered += 1
-            if kind.fact:
+                if owner not in self._inputs:
+                    continue
+                changes.append(PartChange(owner, None, {}))
+                gone.add(owner)
+            else:
+                rendered += 1
+                if not kind.fact:
+                    changes.append(PartChange(owner, inputs, kind.render(inputs)))
+                    continue
                 fact = kind.render(inputs)
                 facts.maps[0][owner] = fact
                 changes.append(PartChange(owner, inputs, {}, fact))
-            else:
-                changes.append(PartChange(owner, inputs, kind.render(inputs)))
+                if self._facts.get(owner, _NOTHING) == fact:
+                    continue
+            if kind.readers is not None:
+                for reader in kind.readers(state, owner):
+                    if reader not in seen:
+                        seen.add(reader)
+                        heapq.heappush(queue, (_order(reader), reader))
         return Change(tuple(changes), rendered=rendered, examined=examined)
-
-    def values(self) -> Iterable[object]:
-        return self._merged.values()
 
     def commit(self, change: Change) -> dict[Key, object | None]:
         """Apply a prepared change; return the delta of the merged set (None = delete).
@@ -179,7 +198,7 @@ class DesiredParts:
         if old != value:
             if old is not _NOTHING:
                 self.replaced.setdefault(key, old)
-            self._merged[key] = value
+            self._set(key, value)
             delta[key] = value
 
     def _contest(self, key: Key, holder: Owner, intruder: Owner, value: object) -> None:
@@ -205,9 +224,30 @@ class DesiredParts:
             value = self._parts[heirs[0]][key]
             if self._merged.get(key) != value:
                 self.replaced.setdefault(key, self._merged[key])
-                self._merged[key] = value
+                self._set(key, value)
                 delta[key] = value
             return
         del self._owner_of[key]
-        self.replaced.setdefault(key, self._merged.pop(key))
+        self.replaced.setdefault(key, self._merged[key])
+        self._set(key, _NOTHING)
         delta[key] = None
+
+    def _set(self, key: Key, value: object) -> None:
+        """Change the merged set (``_NOTHING``: remove the key), keeping the backend count."""
+        old = self._merged.pop(key, None) if value is _NOTHING else self._merged.get(key)
+        for backend in backends_of(old):
+            left = self._backend_refs[backend] - 1
+            if left:
+                self._backend_refs[backend] = left
+            else:
+                del self._backend_refs[backend]
+        if value is not _NOTHING:
+            self._merged[key] = value
+            for backend in backends_of(value):
+                self._backend_refs[backend] = self._backend_refs.get(backend, 0) + 1
+
+    def unused_backends(self) -> tuple[Backend, ...]:
+        """Backends the values the last commit replaced used and no value uses now: their
+        NAT sessions must go (O(what the commit changed), no scan of the desired set)."""
+        gone = {b for old in self.replaced.values() for b in backends_of(old)}
+        return tuple(sorted(b for b in gone if b not in self._backend_refs))

@@ -121,14 +121,22 @@ def base_of(derived_key: str) -> str:
 
 
 def satisfied(dep: Dependency, owner: str, existing: set[str]) -> bool:
+    """Whether ``dep`` of ``owner`` is met by ``existing``. Neither the owner nor what it
+    derives counts (the scheduler's rule: derived values exist only once their base does, so
+    such support is circular; a state held up by it alone could never be deleted in order)."""
+    candidates = [k for k in existing if k != owner and not _derived_from(k, owner)]
     if dep.key is not None:
-        return dep.key != owner and dep.key in existing
-    if any(k != owner and k.startswith(p) for k in existing for p in dep.any_of_prefixes):
+        return dep.key in candidates
+    if any(k.startswith(p) for k in candidates for p in dep.any_of_prefixes):
         return True
     selector = dep.any_of_selector
     return selector is not None and any(
-        k != owner and k.startswith(dep.selector_scope) and selector(Key(k)) for k in existing
+        k.startswith(dep.selector_scope) and selector(Key(k)) for k in candidates
     )
+
+
+def _derived_from(key: str, owner: str) -> bool:
+    return key[:2] in ("d/", "p/") and key[2:].startswith(f"{owner}/")
 
 
 class SBFault(Exception):

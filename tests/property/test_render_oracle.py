@@ -12,6 +12,7 @@ adding its inputs to the event strategy below.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,6 +35,7 @@ from contivpp.events.types import (
     VPPRestarted,
 )
 from contivpp.renderers import policies, render
+from contivpp.renderers.services import backends_of
 
 NODES = ("node-1", "node-2", "node-3", "node-4")
 # Small universes, so that events meet the same objects again.
@@ -304,9 +306,13 @@ async def _check(sequence: list[Event]) -> None:
     controller = Controller(initial_state(AgentConfig("node-1")), strict=True)
     for seq, event in enumerate(sequence, 1):
         await controller.handle(seq, event)
-        assert controller.desired == render(controller.state, strict=True), (
+        reference = render(controller.state, strict=True)
+        assert controller.desired == reference, (
             f"incremental != reference after event {seq}: {event!r}"
         )
+        # the backend count behind stale-session clean-up follows the same values
+        counted = Counter(b for value in reference.values() for b in backends_of(value))
+        assert controller.parts._backend_refs == dict(counted)
         _check_indices(controller.state)
 
 

@@ -258,3 +258,31 @@ async def test_a_removed_endpoint_has_its_nat_sessions_dropped() -> None:
         Backend("10.1.2.9", 8080, "tcp", 1),
         Backend("10.1.3.7", 8080, "tcp", 1),
     ]
+
+
+async def test_the_event_history_says_what_became_of_each_event() -> None:
+    """Issue 13: /controller/event-history reads this bounded history (seq, type, outcome)."""
+    sink = RecordingSink(broken=frozenset({keys.interface("podGwLoop")}))
+    controller = Controller(
+        initial_state(AgentConfig("node-1")), sink=sink, strict=True, history_size=3
+    )
+    await controller.handle(1, NodeIDAllocated("node-1", 1))  # the node's values: one fails
+    await controller.handle(2, CNIAdd("c1", "/n/p", "eth0", "d", "p"))
+    await controller.handle(3, NodeIDAllocated("node-2", 1))  # ID 1 is node-1's: rejected
+    await controller.handle(4, CNIDel("c1", "/n/p", "eth0", "d", "p"))
+    assert [(h.seq, h.type, h.outcome, h.error) for h in controller.history] == [
+        (2, "CNIAdd", "ok", ""),
+        (3, "NodeIDAllocated", "rejected",
+         "node ID 1 claimed by node-2 is already held by node-1: refusing an overlapping pod "
+         "subnet"),
+        (4, "CNIDel", "ok", ""),
+    ]  # fmt: skip
+    assert all(h.duration >= 0 and h.started > 0 for h in controller.history)
+
+
+async def test_an_event_whose_values_failed_is_apply_failed_in_the_history() -> None:
+    sink = RecordingSink(broken=frozenset({keys.interface("podGwLoop")}))
+    controller = Controller(initial_state(AgentConfig("node-1")), sink=sink, strict=True)
+    await controller.handle(1, NodeIDAllocated("node-1", 1))
+    [entry] = controller.history
+    assert (entry.outcome, entry.error) == ("apply-failed", "vpp/interface/podGwLoop: failed: boom")

@@ -72,3 +72,43 @@ def test_a_peer_pods_label_change_re_renders_the_pods_of_policies_naming_it() ->
     moved = K8sUpserted(k8s.Pod("x", "client", WEB, node_name="node-2", ip="10.1.2.10"))
     controller = asyncio.run(_run([*events, labelled, moved]))
     assert _permitted_sources(controller) == ["10.1.2.10/32"]
+
+
+def test_a_local_pods_egress_change_re_renders_the_tables_of_the_other_local_pods() -> None:
+    """Local egress is judged in the destination's table (a block for the source): when the
+    source's egress rules change, every other local pod's table follows."""
+
+    def egress_to(port: int) -> K8sUpserted:
+        return K8sUpserted(
+            k8s.NetworkPolicy(
+                "x",
+                "client-out",
+                k8s.LabelSelector(WEB),
+                ("Egress",),
+                (),
+                (k8s.PolicyRule((), (k8s.PolicyPort("TCP", port),)),),
+            )
+        )
+
+    events: list[Event] = [
+        K8sUpserted(k8s.Pod("x", "db", node_name="node-1")),
+        CNIAdd("c1", "/n/db", "eth0", "x", "db"),
+        K8sUpserted(k8s.Pod("x", "client", WEB, node_name="node-1")),
+        CNIAdd("c2", "/n/client", "eth0", "x", "client"),
+        egress_to(5432),
+    ]
+
+    def db_table(controller: Controller) -> list[str]:
+        binding = controller.desired["vpp/acl-interface/tap-c1"]
+        acl = controller.desired[f"vpp/acl/{binding.egress[0]}"]  # type: ignore[attr-defined]
+        return [f"{r.action} {r.src_network} {r.dst_ports.first}" for r in acl.rules]
+
+    controller = asyncio.run(_run(events))
+    # the node's own network first, then the client's block (port 5432), then the rest
+    assert db_table(controller)[1:4] == [
+        "permit 10.1.1.3/32 5432",
+        "deny 10.1.1.3/32 0",
+        "permit  0",
+    ]
+    controller = asyncio.run(_run([*events, egress_to(8080)]))
+    assert db_table(controller)[1:3] == ["permit 10.1.1.3/32 8080", "deny 10.1.1.3/32 0"]

@@ -99,6 +99,12 @@ def static(ip: str, port: int, backend: str, backend_port: int, twice: str = "se
 DROP_CLUSTER_IP = {
     "vpp/route/vrf/0/dst/10.96.0.10/32/via/-/dev/-": Route(vrf=0, dst="10.96.0.10/32", drop=True)
 }
+#: No usable endpoint anywhere: kube-proxy REJECTs, VPP answers ICMP unreachable at once.
+REJECT_CLUSTER_IP = {
+    "vpp/route/vrf/0/dst/10.96.0.10/32/via/-/dev/-": Route(
+        vrf=0, dst="10.96.0.10/32", unreachable=True
+    )
+}
 
 
 def test_cluster_ip_balances_over_every_ready_endpoint_keeping_the_client_source() -> None:
@@ -283,14 +289,20 @@ def test_no_usable_endpoint_closes_every_service_address_and_maps_nothing() -> N
         ports=(attrs.evolve(HTTP, node_port=30080),),
     )
     out = render_service(CTX, service, [eps(ep("10.1.2.2", "node-2", ready=False))])
-    # kube-proxy REJECTs (rendered as a drop until Route has an ICMP-unreachable path);
-    # node addresses are never closed (they serve the node itself).
+    # kube-proxy REJECTs: an ICMP-unreachable path; node addresses are never closed (they
+    # serve the node itself).
     assert out == {
-        "vpp/route/vrf/0/dst/10.96.0.10/32/via/-/dev/-": Route(0, "10.96.0.10/32", drop=True),
-        "vpp/route/vrf/0/dst/198.51.100.1/32/via/-/dev/-": Route(0, "198.51.100.1/32", drop=True),
-        "vpp/route/vrf/0/dst/203.0.113.7/32/via/-/dev/-": Route(0, "203.0.113.7/32", drop=True),
+        "vpp/route/vrf/0/dst/10.96.0.10/32/via/-/dev/-": Route(
+            0, "10.96.0.10/32", unreachable=True
+        ),
+        "vpp/route/vrf/0/dst/198.51.100.1/32/via/-/dev/-": Route(
+            0, "198.51.100.1/32", unreachable=True
+        ),
+        "vpp/route/vrf/0/dst/203.0.113.7/32/via/-/dev/-": Route(
+            0, "203.0.113.7/32", unreachable=True
+        ),
     }
-    assert render_service(CTX, svc(), []) == DROP_CLUSTER_IP
+    assert render_service(CTX, svc(), []) == REJECT_CLUSTER_IP
 
 
 def test_an_address_with_one_served_port_is_not_closed() -> None:
@@ -407,7 +419,7 @@ def test_dual_stack_maps_only_the_ipv4_cluster_ip_and_ipv4_endpoints() -> None:
 
 def test_slices_of_another_service_are_ignored() -> None:
     out = render_service(CTX, svc(), [eps(ep("10.1.2.2", "node-2"), service="other")])
-    assert out == DROP_CLUSTER_IP
+    assert out == REJECT_CLUSTER_IP
 
 
 def test_long_names_are_cut_to_the_vpp_tag_size_and_stay_distinct() -> None:
@@ -488,6 +500,8 @@ def test_an_external_ip_that_is_a_node_address_is_never_closed() -> None:
     # The host route to a node address must not get a drop path beside it.
     service = svc(external_ips=("10.0.0.2", "198.51.100.1"))
     assert render_service(CTX, service, []) == {
-        **DROP_CLUSTER_IP,
-        "vpp/route/vrf/0/dst/198.51.100.1/32/via/-/dev/-": Route(0, "198.51.100.1/32", drop=True),
+        **REJECT_CLUSTER_IP,
+        "vpp/route/vrf/0/dst/198.51.100.1/32/via/-/dev/-": Route(
+            0, "198.51.100.1/32", unreachable=True
+        ),
     }

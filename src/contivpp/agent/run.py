@@ -25,11 +25,11 @@ import structlog
 
 from contivpp import ipam
 from contivpp.agent.http import serve_http
-from contivpp.agent.metrics import AgentMetrics
+from contivpp.agent.metrics import AgentCollector, AgentMetrics, MeasuredVPPClient
 from contivpp.agent.nodeid import allocate_node_id, release_node_ids
 from contivpp.agent.nodes import AgentTranslator
 from contivpp.agent.podstore import PodSaver, load_pods, load_position
-from contivpp.agent.settings import AgentSettings
+from contivpp.agent.settings import AgentSettings, STNSettings
 from contivpp.cni.check import verify_pod
 from contivpp.cni.grpc_server import start_grpc
 from contivpp.cni.server import PodCNIHandler, serve_relay
@@ -51,9 +51,11 @@ from contivpp.linux.descriptors import LinuxNeighborDescriptor, LinuxRouteDescri
 from contivpp.reconcile import Scheduler, TxnRecord
 from contivpp.renderers.parts import pod_owner
 from contivpp.renderers.services import Backend
+from contivpp.stn.client import StolenInterface, keep_alive, steal_interface
 from contivpp.vpp.client import VPPClient
 from contivpp.vpp.descriptors import vpp_descriptors
 from contivpp.vpp.nat_sessions import delete_sessions_towards
+from contivpp.webapi import Unavailable
 
 log = structlog.get_logger("contivpp.agent")
 
@@ -92,8 +94,10 @@ class Agent:
         self.settings = settings
         self.metrics = AgentMetrics()
         self.status = AgentStatus()
-        self.client = VPPClient(
-            str(settings.vpp_socket), connect_timeout=settings.vpp_connect_timeout
+        self.client: VPPClient = MeasuredVPPClient(
+            str(settings.vpp_socket),
+            connect_timeout=settings.vpp_connect_timeout,
+            histogram=self.metrics.vpp_calls,
         )
         self.scheduler = Scheduler(
             [*vpp_descriptors(self.client), LinuxRouteDescriptor(), LinuxNeighborDescriptor()],
@@ -115,6 +119,7 @@ class Agent:
         self.bus = EventBus(first_seq=first_seq, observe_lag=self.metrics.event_lag.observe)
         # No sink until the startup resync: before it, events only build state.
         self.controller = Controller(initial_state(config), recorder=recorder)
+        self.metrics.registry.register(AgentCollector(lambda: self.controller, self.scheduler))
         self.pods_file = settings.state_dir / "pods.json"
         self._saved_pods = self.controller.state.local_pods
         self.pod_saver = PodSaver(self.pods_file)
@@ -125,12 +130,23 @@ class Agent:
         self._apply_errors_seen = 0
         self._store: EtcdStore | None = None
         self._tasks: asyncio.TaskGroup | None = None
+        #: The port the HTTP API listens on, once it does (``httpAddress`` port 0: any).
+        self.http_port: int | None = None
+        #: What the STN daemon took from the host for VPP (None without STN).
+        self.stolen: StolenInterface | None = None
+        #: Events somebody waits for (``POST /scheduler/resync``), by identity -> their seq.
+        self._waiters: dict[int, tuple[Event, asyncio.Future[int]]] = {}
 
     async def _handle(self, seq: int, event: Event) -> None:
         if event is self._startup_resync:
             self.controller.sink = self.sink
         started = time.perf_counter()
-        await self.controller.handle(seq, event)
+        try:
+            await self.controller.handle(seq, event)
+        finally:
+            waiter = self._waiters.pop(id(event), None)
+            if waiter is not None and not waiter[1].done():
+                waiter[1].set_result(seq)
         log.info(
             "event_processed",
             event_seq=seq,
@@ -155,9 +171,38 @@ class Agent:
         if pods is not self._saved_pods:
             self.pod_saver.submit(pods, self.controller.state.allocator)
             self._saved_pods = pods
-            self.metrics.pods.set(len(pods))
         if event is self._startup_resync:
             self.status.startup_resync_done = True
+
+    async def request_resync(self, timeout: float) -> int:  # noqa: ASYNC109
+        """Queue a full resync (an operator's request) and wait until it was handled; its seq.
+
+        Through the bus like every input, so it is ordered with the other events and recorded
+        in the event log (a replay resyncs at the same point).
+        """
+        event = ResyncRequested("operator")
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters[id(event)] = (event, done)
+        try:
+            async with asyncio.timeout(timeout):
+                await self.bus.publish(event)
+                return await done
+        except TimeoutError:
+            raise Unavailable(f"the resync was not handled within {timeout:g}s") from None
+        finally:
+            self._waiters.pop(id(event), None)
+
+    async def _steal_nic(self, stn: STNSettings) -> None:
+        """Have the STN daemon take the NIC from the host before VPP is configured; the
+        addresses and routes it reports are what the host had on it."""
+        self.stolen = await steal_interface(stn.socket, stn.interface)
+        log.info(
+            "stn_interface_stolen",
+            interface=stn.interface,
+            pci_address=self.stolen.pci_address,
+            addresses=[str(a) for a in self.stolen.addresses],
+            routes=[f"{r.destination} via {r.next_hop or 'link'}" for r in self.stolen.routes],
+        )
 
     async def _release(self, name: str) -> None:
         assert self._store is not None
@@ -210,6 +255,8 @@ class Agent:
 
     async def run(self) -> None:
         settings, config = self.settings, self.settings.agent
+        if settings.stn is not None:
+            await self._steal_nic(settings.stn)
         await self.client.connect()
         self.status.vpp_connected = lambda: self.client.connected
         async with EtcdStore(parse_endpoints(list(settings.etcd_endpoints))) as store:
@@ -236,11 +283,17 @@ class Agent:
                 tg.create_task(self.bus.run(self._handle), name="event-loop")
                 tg.create_task(self.scheduler.run(), name="reconciler-retries")
                 tg.create_task(
-                    serve_http(
-                        settings.http_host, settings.http_port, self.metrics, self.status.not_ready
-                    ),
-                    name="http",
+                    serve_http(self, settings.http_host, settings.http_port), name="http"
                 )
+                if settings.stn is not None:
+                    # STNError out of keep_alive ends the TaskGroup and so the agent: the
+                    # daemon gave the NIC back, our picture of the node is wrong; restart.
+                    tg.create_task(
+                        keep_alive(
+                            settings.stn.socket, settings.stn.interface, settings.stn.keepalive
+                        ),
+                        name="stn-keepalive",
+                    )
                 await self.bus.publish(NodeIDAllocated(config.node_name, node_id, ips))
                 await self._restore_pods()
                 # One watch on the KSR prefix: Kubernetes objects and the other nodes' IDs.

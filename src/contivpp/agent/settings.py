@@ -22,6 +22,19 @@ from contivpp.config import AgentConfig, EventLogConfig, describe, int_setting, 
 from contivpp.datastore.etcd import parse_endpoints
 from contivpp.errors import ConfigError, DatastoreError
 
+#: A third of the STN daemon's default --keepalive-timeout (30 s): two lost calls are survived.
+DEFAULT_STN_KEEPALIVE = 10.0
+
+
+@attrs.frozen
+class STNSettings:
+    """Use the STN daemon: it takes ``interface`` from the host for VPP and gives it back
+    when the agent's keep-alive calls (every ``keepalive`` seconds) stop."""
+
+    socket: Path
+    interface: str
+    keepalive: float = DEFAULT_STN_KEEPALIVE
+
 
 @attrs.frozen
 class AgentSettings:
@@ -36,16 +49,19 @@ class AgentSettings:
     vpp_connect_timeout: float = 30.0
     #: Local memory that must survive etcd data loss: the node ID and the wired pods.
     state_dir: Path = Path("/var/lib/contivpp")
+    #: None: this node's NIC is VPP's from the start (no STN daemon).
+    stn: STNSettings | None = None
 
 
 _PLAN_KEYS = {"ipam", "mtu", "mainVRFID", "podVRFID", "vxlanVNI", "natExternalTraffic"}
 _PATH_KEYS = {"vppSocket": "vpp_socket", "cniSocket": "cni_socket", "stateDir": "state_dir"}
-_SOCKET_KEYS = {"vppSocket", "cniSocket", "cniGrpcSocket"}
+_SOCKET_KEYS = {"vppSocket", "cniSocket", "cniGrpcSocket", "socket"}
 _SECONDS_KEYS = {
     "cniTimeoutSeconds": "cni_timeout",
     "vppConnectTimeoutSeconds": "vpp_connect_timeout",
 }
 _EVENT_LOG_KEYS = ("directory", "maxBytes", "backups")
+_STN_KEYS = ("socket", "interface", "keepaliveSeconds")
 #: sun_path holds 108 bytes including the terminating NUL.
 _UNIX_PATH_MAX = 107
 #: Kubernetes quantity suffixes (what operators already write in resource limits).
@@ -135,19 +151,51 @@ def parse_size(key: str, value: object) -> int:
     return int_setting(key, size, 1)
 
 
-def _event_log(key: str, section: object) -> EventLogConfig:
+def _section(key: str, section: object, known: tuple[str, ...]) -> Mapping[str, Any]:
+    """A nested mapping of settings, each of its keys one of ``known``."""
     if not isinstance(section, Mapping):
         raise ConfigError(f"{key}: must be a mapping, got {type(section).__name__}")
     for name in section:
-        if name not in _EVENT_LOG_KEYS:
-            known = ", ".join(_EVENT_LOG_KEYS)
-            raise ConfigError(f"{setting_name(key, name)}: unknown setting (known: {known})")
+        if name not in known:
+            names = ", ".join(known)
+            raise ConfigError(f"{setting_name(key, name)}: unknown setting (known: {names})")
+    return section
+
+
+def _event_log(key: str, value: object) -> EventLogConfig:
+    section = _section(key, value, _EVENT_LOG_KEYS)
     default = EventLogConfig()
     return EventLogConfig(
         directory=_path(f"{key}.directory", section.get("directory"), optional=True),
         max_bytes=parse_size(f"{key}.maxBytes", section.get("maxBytes", default.max_bytes)),
         backups=int_setting(f"{key}.backups", section.get("backups", default.backups), 0),
     )
+
+
+def _stn(key: str, value: object) -> STNSettings | None:
+    if value is None:
+        return None
+    section = _section(key, value, _STN_KEYS)
+    for name in ("socket", "interface"):
+        if name not in section:
+            raise ConfigError(f"{key}.{name}: required when {key} is set")
+    interface = section["interface"]
+    # Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no '/' or whitespace.
+    if (
+        not isinstance(interface, str)
+        or not interface
+        or len(interface.encode()) > 15
+        or any(c == "/" or c.isspace() for c in interface)
+    ):
+        raise ConfigError(
+            f"{key}.interface: must be a Linux interface name, got {describe(interface)}"
+        )
+    socket_path = _path(f"{key}.socket", section["socket"])
+    assert socket_path is not None
+    keepalive = DEFAULT_STN_KEEPALIVE
+    if "keepaliveSeconds" in section:
+        keepalive = _seconds(f"{key}.keepaliveSeconds", section["keepaliveSeconds"])
+    return STNSettings(socket=socket_path, interface=interface, keepalive=keepalive)
 
 
 def _node_name(data: Mapping[str, Any]) -> str:
@@ -189,6 +237,8 @@ def _settings(data: object) -> AgentSettings:
             kwargs["http_host"], kwargs["http_port"] = _host_port(key, value)
         elif key == "eventLog":
             event_log = _event_log(key, value)
+        elif key == "stn":
+            kwargs["stn"] = _stn(key, value)
         else:
             raise ConfigError(f"{setting_name('', key)}: unknown setting")
     agent = attrs.evolve(AgentConfig.from_overrides(node_name, plan, ""), event_log=event_log)

@@ -83,6 +83,11 @@ class Indices:
     node_port_services: immutables.Map[ObjKey, None] = immutables.Map()
     #: ... and LoadBalancer services with source ranges (one ACL each on the host link).
     source_range_services: immutables.Map[ObjKey, None] = immutables.Map()
+    #: Policies whose rules depend on every pod (:func:`names_every_pod`) ...
+    every_pod_policies: immutables.Map[ObjKey, None] = immutables.Map()
+    #: ... and those with a selector peer that takes any pod (it also names local pods that
+    #: are not reflected from Kubernetes yet, which no selection holds).
+    any_pod_peer_policies: immutables.Map[ObjKey, None] = immutables.Map()
 
     # ---- queries --------------------------------------------------------------------------
     def pods_selected(self, sid: SelectionId) -> Iterator[ObjKey]:
@@ -253,6 +258,37 @@ def service_changed(idx: Indices, key: ObjKey, new: k8s.Service | None) -> Indic
         idx,
         node_port_services=_flag(idx.node_port_services, key, node_ports),
         source_range_services=_flag(idx.source_range_services, key, ranges),
+    )
+
+
+def names_every_pod(policy: k8s.NetworkPolicy) -> bool:
+    """An egress rule with a named port that reaches pods by address (no peers, or an
+    ipBlock) depends on every pod's container ports."""
+    for rule in policy.egress:
+        named = any(isinstance(p.port, str) for p in rule.ports)
+        if named and (not rule.peers or any(p.ip_block is not None for p in rule.peers)):
+            return True
+    return False
+
+
+def _any_pod_peer(policy: k8s.NetworkPolicy) -> bool:
+    return any(
+        (peer.pod_selector is not None or peer.namespace_selector is not None)
+        and (peer.pod_selector is None or peer.pod_selector == k8s.LabelSelector())
+        for rule in (*policy.ingress, *policy.egress)
+        for peer in rule.peers
+    )
+
+
+def policy_changed(idx: Indices, key: ObjKey, new: k8s.NetworkPolicy | None) -> Indices:
+    return attrs.evolve(
+        idx,
+        every_pod_policies=_flag(
+            idx.every_pod_policies, key, new is not None and names_every_pod(new)
+        ),
+        any_pod_peer_policies=_flag(
+            idx.any_pod_peer_policies, key, new is not None and _any_pod_peer(new)
+        ),
     )
 
 

@@ -355,10 +355,11 @@ def describe(raw: object) -> str:
     return f"{kind} {ns}/{name}" if ns else f"{kind} {name or '<no name>'}"
 
 
-def parse_object(raw: object) -> K8sObject:
-    """Parse one Kubernetes API object (apiVersion, kind, metadata, spec, status)."""
-    ref = describe(raw)
-    r = _Reader(ref)
+def _identity(
+    raw: object,
+) -> tuple[_Reader, Mapping[str, object], Mapping[str, object], ObjectRef]:
+    """The reader, the object, its metadata and its identity (kind, namespace, name)."""
+    r = _Reader(describe(raw))
     data = r.obj(raw, "<object>", required=True)
     kind = r.text(data.get("kind"), "kind", required=True)
     if kind not in KINDS:
@@ -368,11 +369,17 @@ def parse_object(raw: object) -> K8sObject:
     namespace = ""
     if kind in NAMESPACED:
         namespace = r.text(meta.get("namespace"), "metadata.namespace", required=True)
+    return r, data, meta, ObjectRef(kind, namespace, name)
+
+
+def parse_object(raw: object) -> K8sObject:
+    """Parse one Kubernetes API object (apiVersion, kind, metadata, spec, status)."""
+    r, data, meta, ref = _identity(raw)
     labels = r.labels(meta.get("labels"), "metadata.labels")
     spec = r.obj(data.get("spec"), "spec")
     status = r.obj(data.get("status"), "status")
-    parser = _PARSERS[kind]
-    return parser(r, data, namespace, name, labels, spec, status)
+    parser = _PARSERS[ref.kind]
+    return parser(r, data, ref.namespace, ref.name, labels, spec, status)
 
 
 def _parse_namespace(
@@ -714,14 +721,4 @@ _KIND_OF: dict[type, Kind] = {
 
 def parse_ref(raw: object) -> ObjectRef:
     """Parse just the identity of an object (enough for a delete)."""
-    r = _Reader(describe(raw))
-    data = r.obj(raw, "<object>", required=True)
-    kind = r.text(data.get("kind"), "kind", required=True)
-    if kind not in KINDS:
-        raise r.fail("kind", f"unsupported kind {kind!r} (supported: {', '.join(KINDS)})")
-    meta = r.obj(data.get("metadata"), "metadata", required=True)
-    name = r.text(meta.get("name"), "metadata.name", required=True)
-    namespace = ""
-    if kind in NAMESPACED:
-        namespace = r.text(meta.get("namespace"), "metadata.namespace", required=True)
-    return ObjectRef(kind, namespace, name)
+    return _identity(raw)[3]

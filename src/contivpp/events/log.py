@@ -170,11 +170,6 @@ def _parse_ts(line: int, value: str) -> None:
         raise EventLogError(line, f"field 'ts' must be UTC: {value!r}")
 
 
-def decode_line(line: int, text: str) -> Record:
-    """Decode one event line (not the header; ``config`` events need :func:`read_lines`)."""
-    return _decode_with(_DECODERS, line, text)
-
-
 def _k8s_object(line: int, data: Mapping[str, object]) -> dict[str, object]:
     obj = _field(line, data, "object", dict)
     return obj  # type: ignore[return-value]

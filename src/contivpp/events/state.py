@@ -153,6 +153,8 @@ def _object_changed(
         )
     if ref.kind == "Service":
         idx = indices.service_changed(idx, key, _as(k8s.Service, obj))
+    if ref.kind == "NetworkPolicy":
+        idx = indices.policy_changed(idx, key, _as(k8s.NetworkPolicy, obj))
     if ref.kind in ("Service", "NetworkPolicy"):
         before = indices.selections_of(old) if old is not None else {}
         after = indices.selections_of(obj) if obj is not None else {}

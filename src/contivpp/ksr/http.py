@@ -11,17 +11,16 @@ carry no metrics calls of their own.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from contivpp.datastore import keys
-from contivpp.errors import ConfigError
+from contivpp.webapi import make_application, probe_routes, start_site
 
 if TYPE_CHECKING:
     from contivpp.ksr.service import KSR
@@ -107,39 +106,12 @@ def make_app(ksr: KSR) -> web.Application:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(KSRCollector(ksr))
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
-
-    async def readyz(request: web.Request) -> web.Response:
-        ready, state = await ksr.readiness()
-        return web.Response(status=200 if ready else 503, text=state + "\n")
-
-    async def metrics_view(request: web.Request) -> web.Response:
-        body = generate_latest(registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    app = web.Application()
-    app.add_routes(
-        [
-            web.get("/healthz", healthz),
-            web.get("/readyz", readyz),
-            web.get("/metrics", metrics_view),
-        ]
-    )
-    return app
+    return make_application(probe_routes(ksr.readiness, registry))
 
 
 async def start_http(ksr: KSR, host: str, port: int) -> web.AppRunner:
     """Start serving (port 0: any free port, see ``runner.addresses``); caller cleans up."""
-    runner = web.AppRunner(make_app(ksr), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise ConfigError(f"--http-address {host}:{port}: {reason}") from exc
-    return runner
+    return await start_site(make_app(ksr), host, port, "--http-address")
 
 
 async def serve_http(ksr: KSR, host: str, port: int) -> None:

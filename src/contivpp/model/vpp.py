@@ -77,6 +77,9 @@ class Route:
     out_interface: str = ""  # logical name
     next_hop_vrf: int | None = None  # inter-VRF route: resolve the next hop in this table
     drop: bool = False
+    #: Answer with ICMP destination unreachable (VPP's ICMP_UNREACH path) instead of a silent
+    #: drop: a service with no endpoint rejects, as kube-proxy does.
+    unreachable: bool = False
 
 
 @attrs.frozen

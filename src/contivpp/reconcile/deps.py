@@ -49,7 +49,7 @@ def select(selector: Selector, key: Key) -> bool:
     try:
         return bool(selector(key))
     except Exception as exc:  # a descriptor bug must not corrupt the scheduler's indexes
-        _log.error("reconcile.selector_failed", key=key, error=repr(exc))
+        _log.error("reconcile_selector_failed", key=key, error=repr(exc))
         return False
 
 

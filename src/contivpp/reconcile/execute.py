@@ -9,7 +9,8 @@ A plan assumes every call succeeds. Failures are handled here, against what real
 a create whose dependency failed to appear is skipped (the value stays PENDING); a derived value
 waits for its base's create or update to succeed; a delete is refused while something present
 still needs the value; and when a delete fails, everything the failed value rests on is pinned
-for the rest of the transaction, so what remains can always be taken down in order later.
+for the rest of the transaction (and may not be updated to depend on anything new), so what
+remains can always be taken down in order later.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import structlog
 
 from contivpp.errors import ReconcileError
 from contivpp.reconcile.api import Key
+from contivpp.reconcile.deps import same_shape
 from contivpp.reconcile.graph import Graph, Node, Presence
 from contivpp.reconcile.plan import Plan
 from contivpp.reconcile.status import Operation, ValueState
@@ -107,7 +109,7 @@ class Executor:
                 continue
             blocker = self.graph.blocker(node, presence)
             if blocker is not None and key in cycle_breaking:
-                _log.warning("reconcile.cycle_broken", key=key, dependent=blocker)
+                _log.warning("reconcile_cycle_broken", key=key, dependent=blocker)
             elif blocker is not None:
                 self.failed[key] = ReconcileError(
                     f"{key}: not deleted: {blocker} still depends on it"
@@ -160,6 +162,15 @@ class Executor:
             if op is Operation.UPDATE and (kept := self._kept_property(node)) is not None:
                 self.failed[key] = ReconcileError(
                     f"{key}: not updated: it would drop {kept}, which is still needed"
+                )
+                continue
+            pinner = self._pinned.get(key) if op is Operation.UPDATE else None
+            if pinner is not None and not same_shape(node.desired_deps, node.applied_deps):
+                # A value that failed to go still rests on this one: new dependencies could
+                # close a circle through it that no order can take down. Retried once it is gone.
+                self.failed[key] = ReconcileError(
+                    f"{key}: not updated: {pinner} failed to go and still rests on it, and the "
+                    "update changes what it depends on"
                 )
                 continue
             calls.append(self._call(op, node, key in recreate, node.desired))

@@ -79,7 +79,7 @@ class Node:
         try:
             return bool(self.descriptor.equivalent(self.key, self.applied, self.desired))
         except Exception as exc:  # treat as "different": the worst case is a needless update
-            _log.error("reconcile.equivalent_failed", key=self.key, error=repr(exc))
+            _log.error("reconcile_equivalent_failed", key=self.key, error=repr(exc))
             return False
 
     def needs_recreate(self) -> bool:
@@ -95,7 +95,7 @@ class Node:
                 )
             )
         except Exception as exc:  # recreate is always correct, only slower
-            _log.error("reconcile.update_with_recreate_failed", key=self.key, error=repr(exc))
+            _log.error("reconcile_update_with_recreate_failed", key=self.key, error=repr(exc))
             return True
 
 

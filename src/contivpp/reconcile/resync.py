@@ -82,7 +82,7 @@ async def refresh(
             retrieved = await descriptor.retrieve(correlate)
         except Exception as exc:  # skip this kind, as if in sync; the record shows why
             errors[descriptor.name] = exc
-            _log.warning("reconcile.retrieve_failed", descriptor=descriptor.name, error=repr(exc))
+            _log.warning("reconcile_retrieve_failed", descriptor=descriptor.name, error=repr(exc))
             continue
         found: dict[Key, Retrieved] = {}
         for item in retrieved:
@@ -90,7 +90,7 @@ async def refresh(
             if problem is not None:
                 errors[descriptor.name] = problem
                 _log.error(
-                    "reconcile.retrieve_invalid", descriptor=descriptor.name, error=str(problem)
+                    "reconcile_retrieve_invalid", descriptor=descriptor.name, error=str(problem)
                 )
                 continue
             found[item.key] = item
@@ -157,7 +157,7 @@ def _applied(state: SchedulerState, node: Node, value: object) -> None:
         if child is None:
             child = graph.add(key, state.registry.lookup(key), base=node.key)
         elif child.base != node.key:
-            _log.error("reconcile.retrieve_collision", key=key, base=node.key, owner=child.base)
+            _log.error("reconcile_retrieve_collision", key=key, base=node.key, owner=child.base)
             continue
         child.origin = node.origin
         _applied(state, child, derived[key])
@@ -169,7 +169,7 @@ def _dependencies(node: Node, value: object) -> tuple[Dependency, ...]:
     try:
         return tuple(node.descriptor.dependencies(node.key, value))
     except Exception as exc:
-        _log.error("reconcile.dependencies_failed", key=node.key, error=repr(exc))
+        _log.error("reconcile_dependencies_failed", key=node.key, error=repr(exc))
         return ()
 
 
@@ -183,7 +183,7 @@ def _derived(node: Node, value: object) -> dict[Key, object]:
             if kv.key != node.key and kv.value is not None
         }
     except Exception as exc:
-        _log.error("reconcile.derived_values_failed", key=node.key, error=repr(exc))
+        _log.error("reconcile_derived_values_failed", key=node.key, error=repr(exc))
         return {}
 
 

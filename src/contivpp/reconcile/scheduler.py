@@ -14,8 +14,10 @@ import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 
+import attrs
+
 from contivpp.errors import ReconcileError
-from contivpp.reconcile.api import AnyDescriptor, Key, Origin
+from contivpp.reconcile.api import AnyDescriptor, Correlated, Key, Origin
 from contivpp.reconcile.clock import Clock, LoopClock
 from contivpp.reconcile.desired import check_requestable
 from contivpp.reconcile.dot import to_dot
@@ -240,6 +242,55 @@ class Scheduler:
     def to_dot(self) -> str:
         """The graph in Graphviz DOT."""
         return to_dot(self._state.graph)
+
+    async def read_southbound(self, prefix: str = "") -> SouthboundView:
+        """What the descriptors retrieve right now under ``prefix``, without changing the graph.
+
+        For operators comparing belief and reality. Taken under the lock so no transaction is
+        half-done while reading; descriptors that cannot retrieve are listed, not guessed.
+        """
+        async with self._lock:
+            state = self._state
+            graph = state.graph
+            view = SouthboundView()
+            for descriptor in state.registry.retrieve_order():
+                if descriptor.key_prefix and not (
+                    descriptor.key_prefix.startswith(prefix)
+                    or prefix.startswith(descriptor.key_prefix)
+                ):
+                    continue
+                if not descriptor.supports_retrieve:
+                    view.not_retrievable.append(descriptor.name)
+                    continue
+                correlate = [
+                    Correlated(key=k, value=value, metadata=node.metadata)
+                    for k in sorted(graph.keys_of(descriptor.name))
+                    if (node := graph.nodes[k]).base is None
+                    and (value := node.desired if node.desired is not None else node.applied)
+                    is not None
+                ]
+                try:
+                    retrieved = await descriptor.retrieve(correlate)
+                except Exception as exc:  # reported per descriptor, like a resync does
+                    view.errors[descriptor.name] = str(exc)
+                    continue
+                for item in retrieved:
+                    if item.key.startswith(prefix) and item.value is not None:
+                        view.values[item.key] = (item.value, item.origin)
+            view.values = dict(sorted(view.values.items()))
+            return view
+
+
+@attrs.define
+class SouthboundView:
+    """The result of :meth:`Scheduler.read_southbound`."""
+
+    #: Key -> (value as retrieved, who owns it).
+    values: dict[Key, tuple[object, Origin]] = attrs.field(factory=dict)
+    #: Descriptors whose values cannot be read back (their state is only believed).
+    not_retrievable: list[str] = attrs.field(factory=list)
+    #: Descriptor name -> why its retrieve failed.
+    errors: dict[str, str] = attrs.field(factory=dict)
 
 
 class _Signal:

@@ -184,7 +184,7 @@ class _Transaction:
         troubled = record.errors or record.drift or record.retrieve_errors
         log = _log.warning if troubled else _log.info
         log(
-            "reconcile.txn",
+            "reconcile_txn",
             txn_seq=record.seq,
             trigger=record.trigger,
             kind=record.kind.value,

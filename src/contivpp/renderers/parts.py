@@ -49,12 +49,15 @@ Part = dict[Key, object]
 NODE: Final[Owner] = ("node",)
 MESH: Final[Owner] = ("mesh",)
 NAT: Final[Owner] = ("nat",)
-ACLS: Final[Owner] = ("acls",)
+NODE_ACLS: Final[Owner] = ("node-acls",)
+EGRESS: Final[Owner] = ("egress",)
 
 
 #: Key prefixes of content-addressed values that several owners may render (each owner
 #: renders the same value for the same key); the value exists while one owner renders it.
-SHARED_KEY_PREFIXES: Final[tuple[str, ...]] = ()
+SHARED_KEY_PREFIXES: Final[tuple[str, ...]] = (
+    keys.acl(policies.ACL_NAME_PREFIX),  # pod tables, named after their rules, and reflect
+)
 
 
 def is_frontend(key: Key) -> bool:
@@ -102,6 +105,10 @@ class PartKind(Generic[InputsT]):
     inputs: Callable[[ClusterState, Owner, Facts], InputsT | None]
     render: Callable[[InputsT], Any]
     fact: bool = False
+    #: Facts are rendered in stage order (a fact may read facts of lower stages).
+    stage: int = 0
+    #: The owners whose inputs read this fact: rendered again when the fact changes.
+    readers: Callable[[ClusterState, Owner], Iterable[Owner]] | None = None
 
 
 @attrs.frozen
@@ -294,10 +301,20 @@ class PodPolicyInputs:
 
 
 @attrs.frozen
-class AclInputs:
+class PodAclInputs:
+    """One local pod's table: its own ingress rules and every local egress source."""
+
+    interface: str
+    ip: str
+    ingress: policy_rules.Permissions | None
+    sources: tuple[policies.EgressSource, ...]  # the EGRESS fact (one object for all pods)
+    node_networks: tuple[str, ...]
+
+
+@attrs.frozen
+class NodeAclInputs:
     node: policies.NodePolicyContext
-    #: Every local pod with an address: its TAP, its object and its rules (a fact).
-    pods: tuple[tuple[str, k8s.Pod, policy_rules.PodRules], ...]
+    sources: tuple[policies.EgressSource, ...]
     source_ranges: tuple[str, ...]  # the source-range ACLs of LoadBalancer services
 
 
@@ -319,16 +336,6 @@ def _local_pod_object(state: ClusterState, key: tuple[str, str]) -> k8s.Pod | No
     return attrs.evolve(pod, ip=local.ip)
 
 
-def _names_every_pod(policy: k8s.NetworkPolicy) -> bool:
-    """An egress rule with a named port that reaches pods by address (no peers, or an
-    ipBlock) depends on every pod's container ports."""
-    for rule in policy.egress:
-        named = any(isinstance(p.port, str) for p in rule.ports)
-        if named and (not rule.peers or any(p.ip_block is not None for p in rule.peers)):
-            return True
-    return False
-
-
 def _unreflected_local(state: ClusterState) -> Iterator[tuple[str, str]]:
     objects = state.of_kind("Pod")
     return (k for k in state.local_pods if k not in objects)
@@ -336,7 +343,7 @@ def _unreflected_local(state: ClusterState) -> Iterator[tuple[str, str]]:
 
 def _policy_peers(state: ClusterState, policy: k8s.NetworkPolicy) -> set[tuple[str, str]]:
     """The pods a policy's rules may name, from the selection index."""
-    if _names_every_pod(policy):
+    if indices.names_every_pod(policy):
         return set(state.of_kind("Pod")) | set(state.local_pods)
     found: set[tuple[str, str]] = set()
     for sid, sel in indices.selections_of(policy).items():
@@ -352,16 +359,17 @@ def _policy_peers(state: ClusterState, policy: k8s.NetworkPolicy) -> set[tuple[s
 
 def _selecting(state: ClusterState, key: tuple[str, str]) -> list[k8s.NetworkPolicy]:
     """The policies that select a pod (through the index; a pod without labels yet is
-    selected by the empty selectors of its namespace)."""
+    selected by the selectors of its namespace that match no labels, which are unanchored)."""
     nps = state.of_kind("NetworkPolicy")
     if key in state.of_kind("Pod"):
-        sids = (s for s in state.index.selections_matching(key) if s[0] == "NetworkPolicy")
-        found = [nps[(s[1], s[2])] for s in sorted(sids) if s[3] == "pods"]
+        sids = [s for s in state.index.selections_matching(key) if s[0] == "NetworkPolicy"]
     else:
-        found = [p for k, p in sorted(nps.items()) if k[0] == key[0]]
-        found = [
-            p for p in found if isinstance(p, k8s.NetworkPolicy) and p.pod_selector.matches(())
+        sids = [
+            s
+            for s in state.index.unanchored.get(key[0], ())
+            if s[0] == "NetworkPolicy" and state.index.selections[s].pod_selector.matches(())
         ]
+    found = (nps.get((s[1], s[2])) for s in sorted(sids) if s[3] == "pods")
     return [p for p in found if isinstance(p, k8s.NetworkPolicy)]
 
 
@@ -399,28 +407,98 @@ def _rules_render(i: PodPolicyInputs) -> policy_rules.PodRules:
     return policy_rules.pod_rules(i.pod, i.policies, resolver)
 
 
-def _acl_owners(state: ClusterState) -> Iterable[Owner]:
-    return (ACLS,) if state.node_id is not None else ()
+def pod_acl_owner(namespace: str, name: str) -> Owner:
+    return ("pod-acl", namespace, name)
 
 
-def _acl_inputs(state: ClusterState, owner: Owner, facts: Facts) -> AclInputs | None:
+def _wired(state: ClusterState) -> Iterator[tuple[str, str]]:
+    """Local pods with an address, sorted."""
+    return (k for k in sorted(state.local_pods) if state.local_pods[k].ip)
+
+
+def _rules_readers(state: ClusterState, owner: Owner) -> Iterable[Owner]:
+    return (EGRESS, pod_acl_owner(owner[1], owner[2]))
+
+
+def _egress_owners(state: ClusterState) -> Iterable[Owner]:
+    return (EGRESS,) if state.node_id is not None else ()
+
+
+def _egress_inputs(
+    state: ClusterState, owner: Owner, facts: Facts
+) -> tuple[tuple[str, policy_rules.Permissions], ...] | None:
+    """(address, egress permissions) of every local pod isolated for egress."""
     if state.node_id is None:
         return None
-    local = []
-    for key in sorted(state.local_pods):
-        pod = _local_pod_object(state, key)
-        if pod is not None:
-            rules = facts.get(rules_owner(*key), NO_RULES)
-            assert isinstance(rules, policy_rules.PodRules)
-            local.append((pods.tap_name(state.local_pods[key].container_id), pod, rules))
+    found = []
+    for key in _wired(state):
+        rules = facts.get(rules_owner(*key))
+        if isinstance(rules, policy_rules.PodRules) and rules.egress is not None:
+            found.append((state.local_pods[key].ip, rules.egress))
+    return tuple(found)
+
+
+def _egress_render(
+    sources: tuple[tuple[str, policy_rules.Permissions], ...],
+) -> tuple[policies.EgressSource, ...]:
+    return policies.order_sources(policies.EgressSource(ip, egress) for ip, egress in sources)
+
+
+def _egress_readers(state: ClusterState, owner: Owner) -> Iterable[Owner]:
+    yield NODE_ACLS
+    yield from (pod_acl_owner(*k) for k in _wired(state))
+
+
+def _sources(facts: Facts) -> tuple[policies.EgressSource, ...]:
+    sources = facts.get(EGRESS, ())
+    assert isinstance(sources, tuple)
+    return sources
+
+
+def _pod_acl_owners(state: ClusterState) -> Iterable[Owner]:
+    if state.node_id is None:
+        return ()
+    return (pod_acl_owner(*k) for k in _wired(state))
+
+
+def _pod_acl_inputs(state: ClusterState, owner: Owner, facts: Facts) -> PodAclInputs | None:
+    key = (owner[1], owner[2])
+    local = state.local_pods.get(key)
+    if state.node_id is None or local is None or not local.ip:
+        return None
+    rules = facts.get(rules_owner(*key), NO_RULES)
+    assert isinstance(rules, policy_rules.PodRules)
+    return PodAclInputs(
+        pods.tap_name(local.container_id),
+        local.ip,
+        rules.ingress,
+        _sources(facts),
+        policies.node_context(state).node_networks,
+    )
+
+
+def _pod_acl_render(i: PodAclInputs) -> Part:
+    table = policies.pod_output_rules(i.ip, i.ingress, i.sources, i.node_networks)
+    values = policies.render_pod_acls(i.interface, table)
+    return {**values.bindings, **values.acls}
+
+
+def _node_acl_owners(state: ClusterState) -> Iterable[Owner]:
+    return (NODE_ACLS,) if state.node_id is not None else ()
+
+
+def _node_acl_inputs(state: ClusterState, owner: Owner, facts: Facts) -> NodeAclInputs | None:
+    if state.node_id is None:
+        return None
     found = (state.of_kind("Service").get(k) for k in state.index.source_range_services)
     ranges = (services.source_ranges_acl_name(s) for s in found if isinstance(s, k8s.Service))
-    return AclInputs(policies.node_context(state), tuple(local), tuple(sorted(ranges)))
+    return NodeAclInputs(policies.node_context(state), _sources(facts), tuple(sorted(ranges)))
 
 
-def _acl_render(i: AclInputs) -> Part:
-    local = [(policies.LocalPolicyPod(tap, pod), rules) for tap, pod, rules in i.pods]
-    part: Part = dict(policies.assemble(local, i.node))
+def _node_acl_render(i: NodeAclInputs) -> Part:
+    rules = policies.node_global_rules(i.sources, i.node.node_networks)
+    values = policies.render_node_acls(i.node.uplinks, rules)
+    part: Part = {**values.bindings, **values.acls}
     host_key = keys.acl_interface(node.HOST_TAP)
     host = part.get(host_key)
     if i.source_ranges:
@@ -442,8 +520,12 @@ KINDS: Final[dict[str, PartKind[Any]]] = {
         PartKind("pod", _pod_owners, _pod_inputs, _pod_render),
         PartKind("nat", _nat_owners, _nat_inputs, services.render_nat_node),
         PartKind("service", _service_owners, _service_inputs, _service_render),
-        PartKind("rules", _rules_owners, _rules_inputs, _rules_render, fact=True),
-        PartKind("acls", _acl_owners, _acl_inputs, _acl_render),
+        PartKind("rules", _rules_owners, _rules_inputs, _rules_render, True, 0, _rules_readers),
+        PartKind(
+            "egress", _egress_owners, _egress_inputs, _egress_render, True, 1, _egress_readers
+        ),
+        PartKind("pod-acl", _pod_acl_owners, _pod_acl_inputs, _pod_acl_render),
+        PartKind("node-acls", _node_acl_owners, _node_acl_inputs, _node_acl_render),
     )
 }
 
@@ -468,7 +550,7 @@ def fact_owners(state: ClusterState) -> Iterator[Owner]:
 def all_facts(state: ClusterState) -> dict[Owner, object]:
     """Every fact of a state, from scratch."""
     facts: dict[Owner, object] = {}
-    for kind in KINDS.values():
+    for kind in sorted(KINDS.values(), key=lambda k: k.stage):
         if kind.fact:
             for owner in kind.owners(state):
                 inputs = kind.inputs(state, owner, facts)
@@ -488,8 +570,7 @@ def render_part(state: ClusterState, owner: Owner, facts: Facts) -> Part:
 
 
 def _dirty_selected(dirty: set[Owner], state: ClusterState, sid: indices.SelectionId) -> None:
-    """The rules of the local pods a policy selects, and so the node's ACLs."""
-    dirty.add(ACLS)
+    """The rules of the local pods a policy selects (their readers follow when they change)."""
     dirty.update(rules_owner(*k) for k in state.index.pods_selected(sid) if k in state.local_pods)
     # local pods not reflected yet are in no selection: those of the policy's namespace
     dirty.update(rules_owner(*k) for k in _unreflected_local(state) if k[0] == sid[1])
@@ -500,14 +581,16 @@ def _dirty_naming(
 ) -> None:
     """A pod changed (labels, address, ports, or wired here): its own rules, and the rules of
     the local pods selected by the policies that name it as a peer (or name every pod)."""
-    dirty.update((ACLS, rules_owner(*key)))
+    dirty.add(rules_owner(*key))
     for state in (before, after):
         for sid in state.index.selections_matching(key):
             if sid[0] == "NetworkPolicy" and sid[3] != "pods":
                 _dirty_selected(dirty, state, (*sid[:3], "pods"))
-        for (ns, name), policy in state.of_kind("NetworkPolicy").items():
-            if isinstance(policy, k8s.NetworkPolicy) and _names_every_pod(policy):
-                _dirty_selected(dirty, state, ("NetworkPolicy", ns, name, "pods"))
+        policies_naming = set(state.index.every_pod_policies)
+        if key in state.local_pods and key not in state.of_kind("Pod"):
+            policies_naming.update(state.index.any_pod_peer_policies)  # no selection holds it
+        for ns, name in sorted(policies_naming):
+            _dirty_selected(dirty, state, ("NetworkPolicy", ns, name, "pods"))
 
 
 class Everything:
@@ -529,7 +612,7 @@ def dirty_owners(
     match event:
         case CNIAdd() | CNIDel():
             key = (event.pod_namespace, event.pod_name)
-            dirty.add(pod_owner(*key))
+            dirty.update((pod_owner(*key), pod_acl_owner(*key)))
             if after.of_kind("NetworkPolicy") or before.of_kind("NetworkPolicy"):
                 _dirty_naming(dirty, before, after, key)
         case NodeIDAllocated(name=name) | NodeIDReleased(name=name):
@@ -543,13 +626,14 @@ def dirty_owners(
                 # every node address is a NodePort frontend; this node's are policy exceptions
                 dirty.add(NAT)
                 if ref.name == me:
-                    dirty.add(ACLS)
+                    dirty.add(NODE_ACLS)
+                    dirty.update(pod_acl_owner(*k) for k in _wired(after))
                 for state in (before, after):
                     dirty.update(service_owner(*k) for k in state.index.node_port_services)
             elif ref.kind == "Service":
                 dirty.add(service_owner(*key))
                 if any(key in st.index.source_range_services for st in (before, after)):
-                    dirty.add(ACLS)
+                    dirty.add(NODE_ACLS)
             elif ref.kind == "NetworkPolicy":
                 policy = ("NetworkPolicy", ref.namespace, ref.name, "pods")
                 for state in (before, after):

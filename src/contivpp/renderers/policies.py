@@ -331,7 +331,12 @@ def egress_sources(
         egress = rules[(local.pod.namespace, local.pod.name)].egress
         if egress is not None:
             out.append(EgressSource(local.pod.ip, egress))
-    return tuple(sorted(out, key=lambda s: _ip_order(s.ip)))
+    return order_sources(out)
+
+
+def order_sources(sources: Iterable[EgressSource]) -> tuple[EgressSource, ...]:
+    """Egress sources in address order (the order their blocks take in every table)."""
+    return tuple(sorted(sources, key=lambda s: _ip_order(s.ip)))
 
 
 def render_policies(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
@@ -310,14 +310,14 @@ def _map_address_only(
 
 def _close(out: dict[Key, object], config: AgentConfig, address: str, verdict: Verdict) -> None:
     """A frontend address nothing may answer gets its own FIB entry instead of the default
-    route, so its traffic never leaks out of the node.
-
-    kube-proxy's REJECT is a route with an ICMP-unreachable path in VPP; our Route value has
-    no such path type yet (only ``drop``), so a reject is rendered as a drop for now
-    (docs/services.md, "Known gaps").
-    """
-    del verdict  # both render the same until Route has an ICMP-unreachable path
-    route = Route(vrf=config.main_vrf, dst=f"{address}/32", drop=True)
+    route, so its traffic never leaks out of the node: kube-proxy's REJECT is a path that
+    answers ICMP unreachable at once, its DROP a drop path."""
+    route = Route(
+        vrf=config.main_vrf,
+        dst=f"{address}/32",
+        drop=verdict == "drop",
+        unreachable=verdict == "reject",
+    )
     out[keys.route(route.vrf, route.dst, route.next_hop, route.out_interface)] = route
 
 
@@ -432,29 +432,6 @@ def backends_of(value: object) -> frozenset[Backend]:
             Backend(local.ip, local.port, value.protocol, local.vrf) for local in value.locals
         )
     return frozenset()
-
-
-def stale_backends(
-    replaced: Mapping[Key, object],
-    delta: Mapping[Key, object | None],
-    desired: Iterable[object],
-) -> tuple[Backend, ...]:
-    """Backends a change took out of every mapping: their NAT sessions must go (kube-proxy
-    clears conntrack for UDP; VPP would keep translating to a dead backend).
-
-    ``replaced`` holds the previous values of the changed keys, ``desired`` every value after
-    the change (scanned only when some backend left a changed mapping).
-    """
-    gone: set[Backend] = set()
-    for key, old in replaced.items():
-        gone |= backends_of(old) - backends_of(delta.get(key))
-    if not gone:
-        return ()
-    for value in desired:
-        gone -= backends_of(value)
-        if not gone:
-            return ()
-    return tuple(sorted(gone))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ class VPPClient:
         if self._conn is not None:
             await self._conn.close_gracefully(self.timeout)
             self._conn = None
-        log.info("vpp.closed", socket=self.socket_path)
+        log.info("vpp_closed", socket=self.socket_path)
 
     @property
     def connected(self) -> bool:
@@ -330,7 +330,7 @@ class VPPClient:
             self.interfaces.clear()
         self._up.set()
         log.info(
-            "vpp.connected",
+            "vpp_connected",
             socket=self.socket_path,
             client_index=conn.client_index,
             vpp_pid=pid,
@@ -339,7 +339,7 @@ class VPPClient:
         if restarted:
             reason = "pid changed" if pid != previous else "connection lost"
             self.restarts.put_nowait(VPPRestart(self._generation, previous, pid, reason))
-            log.warning("vpp.restarted", generation=self._generation, vpp_pid=pid, reason=reason)
+            log.warning("vpp_restarted", generation=self._generation, vpp_pid=pid, reason=reason)
 
     async def _supervise(self) -> None:
         try:
@@ -348,7 +348,7 @@ class VPPClient:
                 assert conn is not None
                 await conn.lost.wait()
                 self._up.clear()
-                log.warning("vpp.connection_lost", socket=self.socket_path)
+                log.warning("vpp_connection_lost", socket=self.socket_path)
                 await conn.abort()
                 while not self._closed:
                     fresh = await self._open(deadline=None)
@@ -356,20 +356,20 @@ class VPPClient:
                         await self._adopt(fresh, restarted=True)
                         break
                     except (VPPError, TimeoutError) as exc:
-                        log.warning("vpp.reconnect_failed", error=str(exc))
+                        log.warning("vpp_reconnect_failed", error=str(exc))
                         await fresh.abort()
         except Exception:
             # Without the supervisor nobody reconnects; calls then fail as not connected.
-            log.exception("vpp.supervisor_crashed", socket=self.socket_path)
+            log.exception("vpp_supervisor_crashed", socket=self.socket_path)
             raise
 
     def _on_unsolicited(self, item: Any) -> None:
         mdef = self._defs.messages.get(type(item).__name__)
         if mdef is not None and "context" in mdef.fields:
             # A reply whose caller already gave up (timeout).
-            log.debug("vpp.reply_orphaned", message=mdef.name)
+            log.debug("vpp_reply_orphaned", message=mdef.name)
             return
         try:
             self.events.put_nowait(to_message(item))
         except asyncio.QueueFull:
-            log.warning("vpp.event_dropped", message=type(item).__name__)
+            log.warning("vpp_event_dropped", message=type(item).__name__)

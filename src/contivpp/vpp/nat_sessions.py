@@ -46,7 +46,7 @@ async def delete_sessions_towards(
         await _delete(client, session, address, port, number, vrf)
         deleted += 1
     log.info(
-        "vpp.nat_sessions_deleted", backend=f"{ip}:{port}", protocol=protocol, sessions=deleted
+        "vpp_nat_sessions_deleted", backend=f"{ip}:{port}", protocol=protocol, sessions=deleted
     )
     return deleted
 

@@ -135,12 +135,12 @@ class PapiConnection(VPPApiClient):  # type: ignore[misc]  # vpp_papi is untyped
                     break  # VPP closed the socket
                 except VPPIOError as exc:
                     # The frame was read whole; only its decoding failed (unknown id).
-                    log.warning("vpp.papi.undecodable", error=str(exc))
+                    log.warning("vpp_papi_undecodable", error=str(exc))
                     continue
                 except OSError:
                     break  # the socket broke
                 except Exception as exc:  # a body vpp_papi could not unpack; framing is intact
-                    log.warning("vpp.papi.undecodable", error=repr(exc))
+                    log.warning("vpp_papi_undecodable", error=repr(exc))
                     continue
                 if item is not None:
                     self._route(requests, item)
@@ -171,7 +171,7 @@ class PapiConnection(VPPApiClient):  # type: ignore[misc]  # vpp_papi is untyped
             details.append(item)
             return
         else:
-            log.warning("vpp.papi.unexpected_in_stream", message=name, expected=stream_name)
+            log.warning("vpp_papi_unexpected_in_stream", message=name, expected=stream_name)
             return
         requests.pop(context, None)
 

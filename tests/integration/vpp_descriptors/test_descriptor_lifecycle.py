@@ -180,6 +180,9 @@ ROUTE_B = Route(vrf=1, dst="10.9.0.0/16", next_hop="10.1.0.3", out_interface="up
 ROUTE_INTER = Route(vrf=2, dst="0.0.0.0/0", next_hop_vrf=1)
 ROUTE_DROP = Route(vrf=2, dst="0.0.0.0/0", drop=True)  # same key as ROUTE_INTER
 ROUTE_RECURSIVE = Route(vrf=1, dst="10.8.0.0/16", next_hop="10.1.0.9")
+# A service frontend without endpoints: ICMP unreachable (path type 5), then a drop (2).
+ROUTE_REJECT = Route(vrf=2, dst="198.51.100.7/32", unreachable=True)
+ROUTE_REJECT_DROP = Route(vrf=2, dst="198.51.100.7/32", drop=True)  # same key
 
 
 def routes(v: View) -> dict[tuple[int, str], list[tuple[Any, ...]]]:
@@ -365,6 +368,15 @@ CASES = [
         route_first,
         route_second,
         recreated=(keys.route(2, "0.0.0.0/0", "", ""),),
+    ),
+    Case(
+        "route-unreachable",
+        _values(VrfTable(2)),
+        _values(ROUTE_REJECT),
+        _values(ROUTE_REJECT_DROP),
+        lambda v: assert_eq(routes(v), {(2, "198.51.100.7/32"): [(5, "-", 2, "0.0.0.0")]}),
+        lambda v: assert_eq(routes(v), {(2, "198.51.100.7/32"): [(2, "-", 2, "0.0.0.0")]}),
+        recreated=(keys.route(2, "198.51.100.7/32", "", ""),),
     ),
     Case(
         "neighbor",

@@ -142,21 +142,21 @@ class Programmed:
 
     mappings: dict[tuple[str, int], tuple[int, frozenset[str]]]  # (ip, port) -> flags, backends
     address_only: dict[str, str]
-    main_fib: list[tuple[ipaddress.IPv4Network, bool]]  # (prefix, is drop)
+    main_fib: list[tuple[ipaddress.IPv4Network, str]]  # (prefix, "drop" / "reject" / "routed")
     pod_fib: list[tuple[ipaddress.IPv4Network, int]]  # (prefix, out sw_if_index)
     host_acls: list[list[dict[str, Any]]]  # the host link's ingress ACLs' rules, in order
 
     def where(self, ip: str, dport: int) -> str | frozenset[str]:
-        """Backends ("ip:port") a TCP packet to ip:dport is translated to, else "drop" or
-        "routed" as the main VRF's FIB decides (most specific prefix)."""
+        """Backends ("ip:port") a TCP packet to ip:dport is translated to, else "drop",
+        "reject" (ICMP unreachable) or "routed" as the main VRF's FIB decides (most specific
+        prefix)."""
         if (ip, dport) in self.mappings:
             return self.mappings[(ip, dport)][1]
         if ip in self.address_only:
             return frozenset({self.address_only[ip]})
         address = ipaddress.IPv4Address(ip)
-        matches = [(net, drop) for net, drop in self.main_fib if address in net]
-        _, drop = max(matches, key=lambda m: m[0].prefixlen)
-        return "drop" if drop else "routed"
+        matches = [(net, verdict) for net, verdict in self.main_fib if address in net]
+        return max(matches, key=lambda m: m[0].prefixlen)[1]
 
     def admitted(self, src: str, dst: str, dport: int) -> bool:
         """The first rule of the host link's ingress ACL list that matches decides."""
@@ -192,8 +192,10 @@ async def read_back(vpp: VPPClient) -> Programmed:
         mappings[(str(d.external_addr), d.external_port)] = (int(d.flags), backends)
     main_fib = []
     for d in await vpp.dump("ip_route_dump", table={"table_id": 0, "is_ip6": False}):
-        drop = any(p["type"] == 2 for p in d.route["paths"])  # FIB_API_PATH_TYPE_DROP
-        main_fib.append((ipaddress.IPv4Network(str(d.route["prefix"])), drop))
+        types = {p["type"] for p in d.route["paths"]}
+        # FIB_API_PATH_TYPE_DROP = 2, FIB_API_PATH_TYPE_ICMP_UNREACH = 5
+        verdict = "drop" if 2 in types else "reject" if 5 in types else "routed"
+        main_fib.append((ipaddress.IPv4Network(str(d.route["prefix"])), verdict))
     pod_fib = []
     for d in await vpp.dump("ip_route_dump", table={"table_id": 1, "is_ip6": False}):
         for p in d.route["paths"]:
@@ -250,7 +252,7 @@ async def test_external_policy_local_and_source_ranges(programmed: Programmed) -
 
 async def test_internal_policy_local_and_no_endpoints_never_leak(programmed: Programmed) -> None:
     assert programmed.where("10.96.0.12", 80) == "drop"  # endpoints only elsewhere
-    assert programmed.where("10.96.0.13", 80) == "drop"  # no endpoint at all
+    assert programmed.where("10.96.0.13", 80) == "reject"  # no endpoint at all
     assert programmed.where("10.96.0.99", 80) == "drop"  # an unallocated service IP
     # A node address is never closed: other ports of it still reach the host.
     assert programmed.where("10.20.0.11", 22) == "routed"

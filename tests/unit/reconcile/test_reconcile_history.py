@@ -89,7 +89,7 @@ async def test_one_log_line_per_transaction() -> None:
     with structlog.testing.capture_logs() as logs:
         await sched.commit({k("if/a"): Val(), k("route/r"): Val(deps=("if/a",))}, trigger="pod")
     (line,) = logs
-    assert line["event"] == "reconcile.txn"
+    assert line["event"] == "reconcile_txn"
     assert (line["txn_seq"], line["trigger"], line["ops"], line["calls"]) == (1, "pod", 2, 2)
     assert line["duration_ms"] >= 0
     assert line["log_level"] == "info"

@@ -191,7 +191,7 @@ async def test_support_from_its_own_derived_value_does_not_count() -> None:
     with structlog.testing.capture_logs() as logs:
         await sched.resync(ResyncKind.FULL, desired={}, trigger="startup")
     assert sb.calls == [("delete", "addr/x/1"), ("delete", "if/x")]
-    assert [line["event"] for line in logs] == ["reconcile.txn"]  # no cycle to break
+    assert [line["event"] for line in logs] == ["reconcile_txn"]  # no cycle to break
 
 
 async def test_a_first_resync_hands_the_requested_values_to_retrieve() -> None:

@@ -123,12 +123,17 @@ def invalid(key: Key, field: str, reason: str) -> InvalidValueError:
     return InvalidValueError(key, f"{field}: {reason}", (field,))
 
 
+def check_tag(key: Key, field: str, text: str) -> None:
+    """Text stored as a VPP tag: at most 63 bytes (VPP keeps 64 with the NUL)."""
+    if len(text.encode()) > MAX_TAG:
+        raise invalid(key, field, f"{text!r} is longer than {MAX_TAG} bytes (VPP tag limit)")
+
+
 def check_name(key: Key, field: str, name: str) -> None:
     """A logical name stored as a VPP tag: non-empty, at most 63 bytes."""
     if not name:
         raise invalid(key, field, "must not be empty")
-    if len(name.encode()) > MAX_TAG:
-        raise invalid(key, field, f"{name!r} is longer than {MAX_TAG} bytes (VPP tag limit)")
+    check_tag(key, field, name)
 
 
 def check_mac(key: Key, field: str, mac: str) -> None:

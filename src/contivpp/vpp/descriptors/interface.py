@@ -255,14 +255,14 @@ class InterfaceDescriptor(VppDescriptor[Interface, int]):
             except VPPApiError as exc:
                 if exc.retval not in GONE:
                     _log.error(
-                        "vpp.duplicate_interface_not_removed",
+                        "vpp_duplicate_interface_not_removed",
                         name=value.name,
                         sw_if_index=index,
                         error=str(exc),
                     )
                     continue
             _log.warning(
-                "vpp.duplicate_interface_removed",
+                "vpp_duplicate_interface_removed",
                 name=value.name,
                 sw_if_index=index,
                 kept_sw_if_index=kept[key],

@@ -13,11 +13,11 @@ from contivpp.model import keys
 from contivpp.model.nat import Nat44IdentityMapping
 from contivpp.reconcile.api import Correlated, Dependency, Key, Retrieved
 from contivpp.vpp.descriptors.base import (
-    MAX_TAG,
     NO_INDEX,
     VppDescriptor,
     check_ip,
     check_range,
+    check_tag,
     invalid,
 )
 from contivpp.vpp.descriptors.nat44 import (
@@ -48,8 +48,7 @@ class Nat44IdentityMappingDescriptor(VppDescriptor[Nat44IdentityMapping, None]):
         if value.protocol is None and value.port:
             raise invalid(key, "port", "an address-only mapping (protocol None) has no port")
         check_range(key, "vrf", value.vrf, 0, NO_INDEX - 1)
-        if len(value.label.encode()) > MAX_TAG:
-            raise invalid(key, "label", f"is longer than {MAX_TAG} bytes")
+        check_tag(key, "label", value.label)
 
     def dependencies(self, key: Key, value: Nat44IdentityMapping) -> Sequence[Dependency]:
         if not value.interface:

@@ -21,11 +21,11 @@ from contivpp.model import keys
 from contivpp.model.nat import Nat44LbLocal, Nat44LbStaticMapping
 from contivpp.reconcile.api import Correlated, Dependency, Key, Retrieved
 from contivpp.vpp.descriptors.base import (
-    MAX_TAG,
     NO_INDEX,
     VppDescriptor,
     check_ip,
     check_range,
+    check_tag,
     invalid,
 )
 from contivpp.vpp.descriptors.nat44 import (
@@ -83,8 +83,7 @@ class Nat44LbStaticMappingDescriptor(VppDescriptor[Nat44LbStaticMapping, None]):
             check_range(key, "locals.probability", local.probability, 1, 255)
             check_range(key, "locals.vrf", local.vrf, 0, NO_INDEX - 1)
         check_range(key, "affinity", value.affinity, 0, NO_INDEX)
-        if len(value.label.encode()) > MAX_TAG:
-            raise invalid(key, "label", f"is longer than {MAX_TAG} bytes")
+        check_tag(key, "label", value.label)
 
     def equivalent(self, key: Key, old: Nat44LbStaticMapping, new: Nat44LbStaticMapping) -> bool:
         return _settings(old) == _settings(new) and set(old.locals) == set(new.locals)

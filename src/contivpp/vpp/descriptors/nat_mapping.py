@@ -15,11 +15,11 @@ from contivpp.model import keys
 from contivpp.model.nat import Nat44StaticMapping
 from contivpp.reconcile.api import Correlated, Dependency, Key, Retrieved
 from contivpp.vpp.descriptors.base import (
-    MAX_TAG,
     NO_INDEX,
     VppDescriptor,
     check_ip,
     check_range,
+    check_tag,
     invalid,
 )
 from contivpp.vpp.descriptors.nat44 import (
@@ -57,8 +57,7 @@ class Nat44StaticMappingDescriptor(VppDescriptor[Nat44StaticMapping, None]):
         if value.protocol is None and value.twice_nat != "disabled":
             raise invalid(key, "twice_nat", "VPP has no twice-NAT for address-only mappings")
         check_range(key, "vrf", value.vrf, 0, NO_INDEX - 1)
-        if len(value.label.encode()) > MAX_TAG:
-            raise invalid(key, "label", f"is longer than {MAX_TAG} bytes")
+        check_tag(key, "label", value.label)
 
     def dependencies(self, key: Key, value: Nat44StaticMapping) -> Sequence[Dependency]:
         deps = [PLUGIN]

@@ -34,6 +34,7 @@ from contivpp.vpp.ifindex import InterfaceIndex
 
 PATH_NORMAL = 0
 PATH_DROP = 2
+PATH_ICMP_UNREACH = 5  # FIB_API_PATH_TYPE_ICMP_UNREACH (fib_types.api)
 PROTO_IP4 = 0
 FIB_SOURCE_API = 8
 
@@ -58,9 +59,12 @@ class RouteDescriptor(VppDescriptor[Route, None]):
             raise invalid(key, "dst", "IPv6 routes are not supported (VRF tables are IPv4)")
         if value.next_hop:
             check_ip(key, "next_hop", value.next_hop)
-        if value.drop:
+        if value.drop and value.unreachable:
+            raise invalid(key, "unreachable", "a route drops or answers unreachable, not both")
+        if value.drop or value.unreachable:
             if value.next_hop or value.out_interface or value.next_hop_vrf is not None:
-                raise invalid(key, "drop", "a drop route has no next hop, interface or VRF")
+                field = "drop" if value.drop else "unreachable"
+                raise invalid(key, field, f"a {field} route has no next hop, interface or VRF")
         elif value.next_hop_vrf is not None:
             check_range(key, "next_hop_vrf", value.next_hop_vrf, 0, NO_INDEX - 1)
             if value.out_interface or value.next_hop_vrf == value.vrf:
@@ -115,6 +119,8 @@ class RouteDescriptor(VppDescriptor[Route, None]):
         }
         if value.drop:
             path["type"] = PATH_DROP
+        elif value.unreachable:
+            path["type"] = PATH_ICMP_UNREACH
         elif value.out_interface:
             if is_add:
                 path["sw_if_index"] = self.interfaces.require(value.out_interface)
@@ -136,6 +142,9 @@ def _routes(vrf: int, details: Sequence[Message], names: InterfaceIndex) -> Iter
         for p in d.route["paths"]:
             if p["type"] == PATH_DROP:
                 yield Route(vrf=vrf, dst=dst, drop=True)
+                continue
+            if p["type"] == PATH_ICMP_UNREACH:
+                yield Route(vrf=vrf, dst=dst, unreachable=True)
                 continue
             if p["type"] != PATH_NORMAL or p["proto"] != PROTO_IP4:
                 continue  # kinds of path we never create

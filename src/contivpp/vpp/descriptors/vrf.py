@@ -15,11 +15,10 @@ from contivpp.model import keys
 from contivpp.model.vpp import VrfTable
 from contivpp.reconcile.api import Correlated, Key, Origin, Retrieved
 from contivpp.vpp.descriptors.base import (
-    MAX_TAG,
     NO_INDEX,
     VppDescriptor,
     check_range,
-    invalid,
+    check_tag,
 )
 
 
@@ -33,8 +32,7 @@ class VrfDescriptor(VppDescriptor[VrfTable, None]):
 
     def check(self, key: Key, value: VrfTable) -> None:
         check_range(key, "table_id", value.table_id, 0, NO_INDEX - 1)
-        if len(value.name.encode()) > MAX_TAG:
-            raise invalid(key, "name", f"is longer than {MAX_TAG} bytes")
+        check_tag(key, "name", value.name)
 
     def equivalent(self, key: Key, old: VrfTable, new: VrfTable) -> bool:
         if old.table_id != new.table_id:

@@ -146,7 +146,7 @@ class Forwarder:
             self._udp = udp
             loop.add_reader(udp.fileno(), self._vxlan_readable)
         self._task = asyncio.create_task(self._run(), name="vppsim-forwarder")
-        log.info("vppsim.forwarder.started", vxlan=self.vxlan.listen if self.vxlan else None)
+        log.info("vppsim_forwarder_started", vxlan=self.vxlan.listen if self.vxlan else None)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
@@ -159,7 +159,7 @@ class Forwarder:
             self._udp.close()
         if self._client is not None:
             await self._client.close()
-        log.info("vppsim.forwarder.stopped", **dict(self.stats))
+        log.info("vppsim_forwarder_stopped", **dict(self.stats))
 
     # ---- taps (called by LinuxTaps as the simulator creates and deletes them) ----------------
 
@@ -212,13 +212,13 @@ class Forwarder:
                     self._from_vxlan(dp, source, data)  # type: ignore[arg-type]
             except FrameError as exc:
                 self.stats["malformed"] += 1
-                log.debug("vppsim.forwarder.malformed", source=str(source), error=str(exc))
+                log.debug("vppsim_forwarder_malformed", source=str(source), error=str(exc))
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # One bad frame must not stop the dataplane; say which and go on.
                 self.stats["errors"] += 1
-                log.exception("vppsim.forwarder.frame_failed", source=str(source))
+                log.exception("vppsim_forwarder_frame_failed", source=str(source))
 
     async def dataplane(self) -> Dataplane:
         """The model over the simulator's current state: re-read after any change."""
@@ -354,7 +354,7 @@ class Forwarder:
             self._encapsulate(snap, outcome, dgram.rewritten(outcome.packet, ttl_decrement=1))
         else:
             log.debug(
-                "vppsim.forwarder.dropped",
+                "vppsim_forwarder_dropped",
                 packet=outcome.packet.describe(),
                 stage=outcome.stage,
                 reason=outcome.reason,

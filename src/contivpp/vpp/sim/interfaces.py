@@ -331,7 +331,7 @@ def tap_create(call: Call) -> Fields:
                 )
             )
         except HostError as exc:
-            log.warning("vppsim.tap.host_failed", host_if_name=host_name, error=str(exc))
+            log.warning("vppsim_tap_host_failed", host_if_name=host_name, error=str(exc))
             raise SimError(exc.retval, sw_if_index=NO_INDEX) from exc
     ifs.tap_ids.take(tap_id)
     tun = bool(flags & TAP_FLAG_TUN)

@@ -102,7 +102,7 @@ class LinuxTaps:
         self.taps[(spec.netns, spec.name)] = _OpenTap(spec, fd)
         if self.listener is not None:
             self.listener.tap_opened(spec.netns, spec.name, fd)
-        log.info("vppsim.tap.host_created", host_if_name=spec.name, netns=spec.netns)
+        log.info("vppsim_tap_host_created", host_if_name=spec.name, netns=spec.netns)
 
     def delete(self, netns: str, name: str) -> None:
         tap = self.taps.pop((netns, name), None)
@@ -114,7 +114,7 @@ class LinuxTaps:
             self._unpersist(tap.fd)
         # Closing the last descriptor makes the kernel delete a non-persistent tap.
         os.close(tap.fd)
-        log.info("vppsim.tap.host_deleted", host_if_name=name)
+        log.info("vppsim_tap_host_deleted", host_if_name=name)
 
     def close(self) -> None:
         """Release every tap, like VPP exiting (persistent ones survive it)."""
@@ -146,7 +146,7 @@ class LinuxTaps:
         try:
             fcntl.ioctl(fd, _TUNSETPERSIST, 0)
         except OSError as exc:
-            log.warning("vppsim.tap.unpersist_failed", error=str(exc))
+            log.warning("vppsim_tap_unpersist_failed", error=str(exc))
 
     @classmethod
     def _create_in_netns(cls, spec: TapSpec) -> int:

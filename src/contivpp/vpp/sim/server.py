@@ -132,7 +132,7 @@ class Simulator:
                 await self.close()  # no half-started VPP: the socket goes with it
                 raise
             self.state.linux.listener = self.forwarder
-        log.info("vppsim.started", socket=str(path), pid=self.pid, linux_taps=self.linux_taps)
+        log.info("vppsim_started", socket=str(path), pid=self.pid, linux_taps=self.linux_taps)
 
     @property
     def linux_taps(self) -> bool:
@@ -163,7 +163,7 @@ class Simulator:
         if self.socket_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.socket_path.unlink()
-        log.info("vppsim.stopped", socket=str(self.socket_path))
+        log.info("vppsim_stopped", socket=str(self.socket_path))
 
     def dump_state(self) -> dict[str, Any]:
         """The whole simulated configuration as plain JSON-able data."""
@@ -178,13 +178,13 @@ class Simulator:
         client = Client(index=SOCKET_CLIENT_BIT | self._next_slot, writer=writer)
         self._next_slot += 1
         self._clients[client.index] = client
-        log.info("vppsim.client.connected", client_index=client.index)
+        log.info("vppsim_client_connected", client_index=client.index)
         try:
             while not client.closing:
                 length = body_length(await reader.readexactly(HEADER_SIZE))
                 if length > MAX_BODY:
                     log.warning(
-                        "vppsim.client.bad_length", client_index=client.index, length=length
+                        "vppsim_client_bad_length", client_index=client.index, length=length
                     )
                     break
                 self._dispatch(client, await reader.readexactly(length))
@@ -199,24 +199,24 @@ class Simulator:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
-            log.info("vppsim.client.disconnected", client_index=client.index, name=client.name)
+            log.info("vppsim_client_disconnected", client_index=client.index, name=client.name)
 
     # ---- dispatch ---------------------------------------------------------------------------
     def _dispatch(self, client: Client, body: bytes) -> None:
         mdef = self.table.lookup(body)
         if mdef is None:
             # VPP silently drops ids it has no handler for; the client times out.
-            log.warning("vppsim.message.unknown_id", client_index=client.index, size=len(body))
+            log.warning("vppsim_message_unknown_id", client_index=client.index, size=len(body))
             return
         service = self.defs.service(mdef.name)
         if service is None:
-            log.warning("vppsim.message.not_a_request", message=mdef.name)
+            log.warning("vppsim_message_not_a_request", message=mdef.name)
             return
         context = self.table.raw_context(mdef, body) or 0
         try:
             decoded = self.table.decode(mdef, body)
         except DecodeError as exc:
-            log.warning("vppsim.message.undecodable", message=mdef.name, error=str(exc))
+            log.warning("vppsim_message_undecodable", message=mdef.name, error=str(exc))
             self._fail(client, service, context, rv.INVALID_VALUE, {})
             return
         try:
@@ -229,7 +229,7 @@ class Simulator:
         dump = self.handlers.dumps.get(name) if service.stream else None
         request = None if service.stream else self.handlers.requests.get(name)
         if dump is None and request is None:
-            log.warning("vppsim.message.unimplemented", message=name)
+            log.warning("vppsim_message_unimplemented", message=name)
             self._fail(client, service, call.context, rv.UNIMPLEMENTED, {})
             return
         if dump is None and call.client.name != CLIENT_NAME and not read_only(name):
@@ -242,7 +242,7 @@ class Simulator:
             self._fail(client, service, call.context, exc.retval, exc.fields)
             return
         except Exception:
-            log.exception("vppsim.handler.crashed", message=name)
+            log.exception("vppsim_handler_crashed", message=name)
             self._fail(client, service, call.context, rv.UNSPECIFIED, {})
             return
         if dump is not None:
@@ -325,7 +325,7 @@ def run_simulator(
         try:
             await sim.start(socket_path)
         except (OSError, VPPError) as exc:
-            log.error("vppsim.start_failed", socket=socket_path, error=str(exc))
+            log.error("vppsim_start_failed", socket=socket_path, error=str(exc))
             return 1
         try:
             await stop.wait()

@@ -108,10 +108,6 @@ def encode_prefix(addr: IPAddress, length: int) -> Fields:
     return {"address": encode_address(addr), "len": length}
 
 
-def zero_address(is_ip6: bool) -> IPAddress:
-    return ipaddress.IPv6Address(0) if is_ip6 else ipaddress.IPv4Address(0)
-
-
 def mac_str(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
 
