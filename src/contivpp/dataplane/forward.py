@@ -156,6 +156,11 @@ class Outcome:
     pod: str = ""
     #: The stage that ended it (for dropped / rejected: the one that refused).
     stage: str = ""
+    #: Where a delivered (or VXLAN-bound) frame goes at L2: the next hop and the destination
+    #: MAC VPP knows for it ("" when VPP would have to ARP first). A forwarder writing real
+    #: frames needs them; the trace does not print them.
+    next_hop: str = ""
+    mac: str = ""
 
     @property
     def delivered(self) -> bool:
@@ -411,6 +416,46 @@ class Dataplane:
             return request, None
         return request, self.reply(request)
 
+    def originate(self, packet: Packet, *, node: str | None = None, vrf: int = 0) -> Outcome:
+        """A packet VPP sends itself (an echo reply, an ICMP error): no input features, the
+        ``ip4-lookup`` in ``vrf``, then the output features of the interface it leaves by."""
+        snap = self.node(node)
+        walk = _Walk(self, packet)
+        try:
+            walk.hop(snap, "ingress", "pass", f"{packet.describe()} sent by VPP (VRF {vrf})")
+            walk.lookup(snap, vrf, depth=0)
+        except _Stop as stop:
+            return stop.outcome
+        raise AssertionError("a walk always ends in an outcome")  # pragma: no cover
+
+    def decapsulated(
+        self, packet: Packet, *, tunnel: int, mac: str, node: str | None = None
+    ) -> Outcome:
+        """A frame for ``mac`` carrying ``packet`` arrived over VXLAN on the tunnel
+        ``tunnel`` (sw_if_index) of ``node``: the receiving half of :meth:`send`'s VXLAN hop,
+        for a peer whose snapshot this model does not hold."""
+        snap = self.node(node)
+        itf = snap.interface(tunnel)
+        if itf is None or itf.kind != "vxlan":
+            raise InputError(f"tunnel {tunnel}: no VXLAN interface of node {snap.node!r}")
+        walk = _Walk(self, packet)
+        try:
+            walk.decapsulate(snap, itf, mac)
+        except _Stop as stop:
+            return stop.outcome
+        raise AssertionError("a walk always ends in an outcome")  # pragma: no cover
+
+    def replace_snapshot(self, snapshot: Snapshot) -> None:
+        """A newer snapshot of one node (its configuration changed): the sessions earlier
+        packets created stay, as VPP's session tables survive configuration changes; sessions
+        the new snapshot reports that the model does not hold yet are added."""
+        self.snapshots[snapshot.node] = snapshot
+        self._ingress.pop(snapshot.node, None)
+        state = self.state.setdefault(snapshot.node, NodeState())
+        for key, flow in session_flows(snapshot).items():
+            if key not in state.nat_flows:
+                state.nat_flows[key] = flow
+
     def _resolve_ingress(
         self, snap: Snapshot, packet: Packet, ingress: str | int | None
     ) -> InterfaceState:
@@ -436,6 +481,8 @@ class _Walk:
         self.packet = packet
         self.hops: list[Hop] = []
         self.steps = 0
+        self.next_hop = ""
+        self.l2_dst = ""
 
     # ---- bookkeeping -------------------------------------------------------------------------
 
@@ -466,6 +513,8 @@ class _Walk:
                 sw_if_index=itf.sw_if_index if itf else None,
                 pod=pod,
                 stage=stage,
+                next_hop=self.next_hop,
+                mac=self.l2_dst,
             )
         )
 
@@ -543,6 +592,7 @@ class _Walk:
         if not itf.enabled:
             self.fail(snap, "output", f"{itf.name} is admin down", itf)
         mac = snap.neighbor(itf.sw_if_index, next_hop)
+        self.next_hop, self.l2_dst = next_hop, mac
         self.nat_output(snap, itf)
         self.acl(snap, itf, is_input=False)
         domain = next((d for d in snap.bridge_domains if d.bvi == itf.sw_if_index), None)
@@ -579,6 +629,7 @@ class _Walk:
     def l2_forward(self, snap: Snapshot, bd_id: int, mac: str, came_from: InterfaceState) -> None:
         """``l2-fwd``: the L2 FIB entry of the destination MAC in the bridge domain."""
         domain = next(d for d in snap.bridge_domains if d.bd_id == bd_id)
+        self.l2_dst = mac
         entry = snap.l2_entry(bd_id, mac)
         member = snap.interface(entry.sw_if_index) if entry else None
         if member is None and domain.bvi is not None:
@@ -647,22 +698,26 @@ class _Walk:
             )
             if twin is None:
                 continue
-            domain = next((d for d in peer.bridge_domains if twin.sw_if_index in d.members), None)
-            if domain is None:
-                self.fail(peer, "vxlan", f"{twin.name} is in no bridge domain", twin)
-                return
-            self.hop(
-                peer,
-                "vxlan",
-                "pass",
-                f"decapsulated on {twin.name} into bridge domain {domain.bd_id}",
-                twin.name,
-            )
-            self.l2_forward(peer, domain.bd_id, mac, twin)
+            self.decapsulate(peer, twin, mac)
             return
         reason = f"to {tunnel.vxlan_dst} over VXLAN (no snapshot of that node)"
         self.hop(snap, "vxlan", "leave", reason, tunnel.name)
         self.end(snap, "left", "vxlan", reason, tunnel)
+
+    def decapsulate(self, snap: Snapshot, tunnel: InterfaceState, mac: str) -> None:
+        """``vxlan4-input`` on ``tunnel``: the inner frame enters the tunnel's bridge domain."""
+        domain = next((d for d in snap.bridge_domains if tunnel.sw_if_index in d.members), None)
+        if domain is None:
+            self.fail(snap, "vxlan", f"{tunnel.name} is in no bridge domain", tunnel)
+            return
+        self.hop(
+            snap,
+            "vxlan",
+            "pass",
+            f"decapsulated on {tunnel.name} into bridge domain {domain.bd_id}",
+            tunnel.name,
+        )
+        self.l2_forward(snap, domain.bd_id, mac, tunnel)
 
     # ---- ACL plugin --------------------------------------------------------------------------
 

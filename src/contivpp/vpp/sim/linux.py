@@ -15,6 +15,7 @@ import ipaddress
 import os
 import struct
 from pathlib import Path
+from typing import Protocol
 
 import attrs
 import structlog
@@ -68,12 +69,21 @@ class _OpenTap:
     fd: int
 
 
+class TapListener(Protocol):
+    """Told when a tap's descriptor opens and before it closes (the forwarder reads them)."""
+
+    def tap_opened(self, netns: str, name: str, fd: int) -> None: ...
+
+    def tap_closing(self, netns: str, name: str, fd: int) -> None: ...
+
+
 @attrs.define
 class LinuxTaps:
     """The host taps the simulator holds open, by host interface name."""
 
     #: By (netns, host interface name): every pod's tap is "eth0", each in its own netns.
     taps: dict[tuple[str, str], _OpenTap] = attrs.field(factory=dict)
+    listener: TapListener | None = None
     # pyroute2 0.9's blocking API drives an asyncio loop of its own and refuses to run inside
     # the simulator's running loop, so netlink work happens on this one worker thread (the
     # handler waits for it, as VPP's main thread waits for netlink).
@@ -90,12 +100,16 @@ class LinuxTaps:
         # waits for an RCU grace period) is needed.
         fd = self._netlink.submit(self._create_in_netns, spec).result()
         self.taps[(spec.netns, spec.name)] = _OpenTap(spec, fd)
+        if self.listener is not None:
+            self.listener.tap_opened(spec.netns, spec.name, fd)
         log.info("vppsim_tap_host_created", host_if_name=spec.name, netns=spec.netns)
 
     def delete(self, netns: str, name: str) -> None:
         tap = self.taps.pop((netns, name), None)
         if tap is None:
             return
+        if self.listener is not None:
+            self.listener.tap_closing(netns, name, tap.fd)
         if tap.spec.persist:
             self._unpersist(tap.fd)
         # Closing the last descriptor makes the kernel delete a non-persistent tap.
@@ -104,7 +118,9 @@ class LinuxTaps:
 
     def close(self) -> None:
         """Release every tap, like VPP exiting (persistent ones survive it)."""
-        for tap in list(self.taps.values()):
+        for (netns, name), tap in list(self.taps.items()):
+            if self.listener is not None:
+                self.listener.tap_closing(netns, name, tap.fd)
             os.close(tap.fd)
         self.taps.clear()
         self._netlink.shutdown(wait=True)

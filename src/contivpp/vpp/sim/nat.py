@@ -23,6 +23,9 @@ from contivpp.vpp.sim.wire import NO_INDEX, Fields, Msg
 
 handlers = HandlerTable()
 
+#: NAT44-ED's session timeouts before ``nat_set_timeouts`` (``nat44_ed.h``, and the API's doc).
+DEFAULT_TIMEOUTS = {"udp": 300, "tcp_established": 7440, "tcp_transitory": 240, "icmp": 60}
+
 # nat_config_flags
 TWICE_NAT = 0x01
 SELF_TWICE_NAT = 0x02
@@ -129,6 +132,9 @@ class NatState:
     lb: dict[ExternalKey, LbMapping] = attrs.field(factory=dict)
     identity: dict[IdentityKey, tuple[int, str]] = attrs.field(factory=dict)
     session_table: NatSessions = attrs.field(factory=NatSessions)
+    #: Session timeouts in seconds (``nat_set_timeouts``); the simulator's forwarder expires
+    #: its NAT sessions by them.
+    timeouts: dict[str, int] = attrs.field(factory=lambda: dict(DEFAULT_TIMEOUTS))
 
     def require_enabled(self) -> None:
         if not self.enabled:
@@ -211,8 +217,15 @@ def running_config(call: Call) -> Fields:
         "sessions": nat.sessions,
         "forwarding_enabled": nat.forwarding,
         "flags": nat.flags,
-        "timeouts": {"udp": 300, "tcp_established": 7440, "tcp_transitory": 240, "icmp": 60},
+        "timeouts": dict(nat.timeouts),
     }
+
+
+@handlers.request("nat_set_timeouts")
+def set_timeouts(call: Call) -> Fields:
+    # vl_api_nat_set_timeouts_t_handler stores the four values as given, enabled or not.
+    call.state.nat.timeouts = {name: call.req.u(name) for name in DEFAULT_TIMEOUTS}
+    return {}
 
 
 @handlers.request("nat44_forwarding_enable_disable")

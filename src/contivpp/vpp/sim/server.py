@@ -24,10 +24,12 @@ import attrs
 import structlog
 
 from contivpp import private
+from contivpp.errors import VPPError
 from contivpp.vpp import apidefs
 from contivpp.vpp import retvals as rv
 from contivpp.vpp.apidefs import ApiDefinitions, Service
 from contivpp.vpp.sim import acl, control, interfaces, ip, l2, nat, nat_sessions, vxlan
+from contivpp.vpp.sim.forwarder import CLIENT_NAME, Forwarder, VxlanConfig
 from contivpp.vpp.sim.linux import LinuxTaps
 from contivpp.vpp.sim.protocol import (
     HEADER_SIZE,
@@ -45,6 +47,20 @@ log = structlog.get_logger(__name__)
 
 #: Bit 31 marks a socket client's handle; slot 0 is the listening socket, as in VPP.
 SOCKET_CLIENT_BIT = 0x80000000
+
+
+#: Requests that change nothing the forwarder reads (besides dumps), by name.
+READ_ONLY = frozenset({"control_ping", "sockclnt_create", "sockclnt_delete", "get_first_msg_id"})
+
+
+def read_only(name: str) -> bool:
+    """True for requests that only read (``show_version``, ``sw_interface_get_table``,
+    ``nat44_show_running_config`` ...): the keep-alives and look-ups of the agent and of
+    ``contivpp trace`` must not make the forwarder re-read its snapshot."""
+    return (
+        name in READ_ONLY or name.startswith(("show_", "get_")) or "_get_" in name
+        or name.endswith("_show_running_config")
+    )  # fmt: skip
 
 
 def all_handlers() -> HandlerTable:
@@ -77,6 +93,7 @@ class Simulator:
         linux_taps: bool = False,
         defs: ApiDefinitions | None = None,
         seed: int | None = None,
+        vxlan: VxlanConfig | None = None,
     ) -> None:
         self.defs = defs or apidefs.load()
         self.table = MessageTable(self.defs)
@@ -90,6 +107,12 @@ class Simulator:
         self._clients: dict[int, Client] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_slot = 1
+        #: Bumped by every request that may change the configuration (any request but a dump
+        #: or a read-only one, from any client but the forwarder): the forwarder re-reads its
+        #: snapshot then.
+        self.generation = 0
+        #: With real taps, the simulator forwards what pods send (see :mod:`.forwarder`).
+        self.forwarder: Forwarder | None = Forwarder(self, vxlan) if linux_taps else None
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self, socket_path: str | os.PathLike[str]) -> None:
@@ -102,6 +125,13 @@ class Simulator:
             self._server = await asyncio.start_unix_server(self._serve, path=str(path))
         private.seal(path)
         self.socket_path = path
+        if self.forwarder is not None and self.state.linux is not None:
+            try:
+                await self.forwarder.start(str(path))
+            except (OSError, VPPError):
+                await self.close()  # no half-started VPP: the socket goes with it
+                raise
+            self.state.linux.listener = self.forwarder
         log.info("vppsim_started", socket=str(path), pid=self.pid, linux_taps=self.linux_taps)
 
     @property
@@ -114,6 +144,10 @@ class Simulator:
 
     async def close(self) -> None:
         """Stop like VPP exiting: drop every client, release host taps, remove the socket."""
+        if self.forwarder is not None:
+            # It stays the taps' listener: releasing them below removes its readers.
+            await self.forwarder.close()
+            self.forwarder = None
         if self._server is not None:
             self._server.close()
         for client in list(self._clients.values()):
@@ -198,6 +232,8 @@ class Simulator:
             log.warning("vppsim_message_unimplemented", message=name)
             self._fail(client, service, call.context, rv.UNIMPLEMENTED, {})
             return
+        if dump is None and call.client.name != CLIENT_NAME and not read_only(name):
+            self.generation += 1
         try:
             # Details are collected first so that a failing dump sends none of them.
             details = list(dump(call)) if dump is not None else []
@@ -272,7 +308,9 @@ async def serve(
         await sim.close()
 
 
-def run_simulator(socket_path: str, linux_taps: bool = False) -> int:
+def run_simulator(
+    socket_path: str, linux_taps: bool = False, vxlan: VxlanConfig | None = None
+) -> int:
     """Blocking entry point for ``contivpp vppsim``: serve until SIGTERM / SIGINT.
 
     Returns the process exit code: 0 after a signal, 1 if the socket could not be opened.
@@ -283,10 +321,10 @@ def run_simulator(socket_path: str, linux_taps: bool = False) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        sim = Simulator(linux_taps=linux_taps)
+        sim = Simulator(linux_taps=linux_taps, vxlan=vxlan)
         try:
             await sim.start(socket_path)
-        except OSError as exc:
+        except (OSError, VPPError) as exc:
             log.error("vppsim_start_failed", socket=socket_path, error=str(exc))
             return 1
         try:
