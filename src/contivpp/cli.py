@@ -64,9 +64,9 @@ def _print_to_pipe(text: str) -> bool:
 
 
 def _vppsim(args: argparse.Namespace) -> int:
-    from contivpp.vpp.sim import run_simulator
+    from contivpp.vpp.sim.__main__ import simulate
 
-    return run_simulator(args.socket, args.linux_taps)
+    return simulate(args, args.parser)
 
 
 def _run_until_signalled(main: Coroutine[Any, Any, None]) -> list[BaseException]:
@@ -284,13 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=_replay)
 
     vs = sub.add_parser("vppsim", help="run the VPP binary-API simulator on a unix socket")
-    vs.add_argument("--socket", required=True, metavar="PATH", help="API socket to listen on")
-    vs.add_argument(
-        "--linux-taps",
-        action="store_true",
-        help="tap_create_* creates a real Linux tap (in host_namespace when given)",
-    )
-    vs.set_defaults(func=_vppsim)
+    from contivpp.vpp.sim.__main__ import add_options
+
+    add_options(vs)
+    vs.set_defaults(func=_vppsim, parser=vs)
 
     ag = sub.add_parser("agent", help="run the vSwitch agent of this node")
     ag.add_argument("--config", required=True, metavar="FILE", help="agent config (YAML)")

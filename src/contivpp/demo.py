@@ -460,6 +460,14 @@ def _trace(node: LocalNode, source: str, destination: str) -> str:
     return f"$ contivpp trace {source} {destination}\n{out.stdout.rstrip()}{out.stderr.rstrip()}"
 
 
+def _netctl(node: LocalNode, *args: str) -> str:
+    argv = [sys.executable, "-m", "contivpp.cli", "--log-level", "warning", "netctl",
+            "--etcd-endpoints", f"127.0.0.1:{node.etcd_port}", "--node-name", NODE,
+            "--agent-port", str(node.http_port), *args]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    return f"$ contivpp netctl {' '.join(args)}\n{out.stdout.rstrip()}{out.stderr.rstrip()}"
+
+
 def _traffic(node: LocalNode, ips: Mapping[str, str], netns: Mapping[str, str]) -> None:
     etcd = ("127.0.0.1", node.etcd_port)
     web = {pod: ips[pod] for pod in ("web-0", "web-1")}
@@ -528,6 +536,8 @@ def run_demo() -> int:
             for pod in ("web-0", "web-1"):
                 servers.append(start_server(netns_names[pod], pod, HTTP_PORT, UDP_PORT))
             _traffic(node, ips, netns_names)
+            print("\n" + _netctl(node, "pods"))
+            print("\n" + _netctl(node, "txn-history", "--last", "3"))
             print("\ndeleting the pods through CNI DEL")
             for pod, ns in netns_names.items():
                 cni("DEL", node.cni_socket, pod, f"/var/run/netns/{ns}")

@@ -15,11 +15,14 @@ from contivpp.vpp.sim.forwarder import VxlanConfig
 from contivpp.vpp.sim.server import run_simulator
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m contivpp.vpp.sim", description=__doc__)
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The simulator's options (``contivpp vppsim`` and ``python -m contivpp.vpp.sim``)."""
     parser.add_argument("--socket", required=True, help="unix socket path to listen on")
     parser.add_argument(
-        "--linux-taps", action="store_true", help="create real Linux taps for tap_create_*"
+        "--linux-taps",
+        action="store_true",
+        help="tap_create_* creates a real Linux tap (in host_namespace when given), and "
+        "frames pods write to it are forwarded",
     )
     parser.add_argument(
         "--vxlan-listen",
@@ -33,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="send tunnel traffic for interconnect IP to this UDP address (repeatable)",
     )
-    args = parser.parse_args(argv)
+
+
+def simulate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run the simulator with parsed :func:`add_options`; bad VXLAN options are usage errors."""
     vxlan = None
     if args.vxlan_listen or args.vxlan_peer:
         try:
@@ -41,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             parser.error(str(exc))
     return run_simulator(args.socket, args.linux_taps, vxlan)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m contivpp.vpp.sim", description=__doc__)
+    add_options(parser)
+    return simulate(parser.parse_args(argv), parser)
 
 
 if __name__ == "__main__":
