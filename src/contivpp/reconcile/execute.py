@@ -89,6 +89,10 @@ class Executor:
             await self._write_wave(ops, plan.recreate)
             if stop_on_failure and self.failed:
                 return
+        for keys in plan.late_delete_waves:
+            await self._delete_wave(keys, plan.recreate, plan.cycle_breaking)
+            if stop_on_failure and self.failed:
+                return
 
     # ---- deletes -----------------------------------------------------------------------
     async def _delete_wave(

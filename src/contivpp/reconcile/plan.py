@@ -21,6 +21,11 @@ delete-and-rederive approach:
    them may strand present values whose *applied* dependencies they satisfied; those are deleted
    too ("bounced") and re-created in their round. Delete waves run in the reverse of an order in
    which the leaving values could have been created (see ``_delete_waves``).
+4. Except: a value that only leaves (no re-creation) and whose stranded dependents are all
+   updated in place to stop needing it is deleted *late*, after the writes. Bouncing those
+   dependents would take them away for a moment (an interface without its ACLs: a policy
+   change must never open a window); updating them first and deleting afterwards keeps every
+   value in place throughout.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from itertools import chain
 import attrs
 
 from contivpp.reconcile.api import Dependency, Key, Origin
-from contivpp.reconcile.deps import same_shape
+from contivpp.reconcile.deps import matches, same_shape
 from contivpp.reconcile.graph import Graph, Node, Presence
 from contivpp.reconcile.status import Operation, ValueState
 
@@ -49,6 +54,8 @@ class Plan:
     #: Keys deleted although something still depends on them: they are in a dependency cycle
     #: (read back from the southbound), where any deletion order strands some value.
     cycle_breaking: set[Key] = attrs.field(factory=set)
+    #: Waves of deletions that wait for the writes (see the module docstring, step 4).
+    late_delete_waves: list[list[Key]] = attrs.field(factory=list)
 
 
 class _Facts:
@@ -117,6 +124,8 @@ class _Planner:
         self.placed: dict[Key, int] = {}
         self.leaving: set[Key] = set()
         self.recreate: set[Key] = set()
+        #: Leaving keys deleted after the writes (step 4).
+        self.late: set[Key] = set()
         self.cycle_breaking: set[Key] = set()
         self._collect(seeds, forced, suspect_all)
 
@@ -218,8 +227,10 @@ class _Planner:
             elif not self.facts.in_sync(member) and self.facts.needs_recreate(member):
                 self.leaving.add(key)
                 self.recreate.add(key)
-        presence = self.graph.presence(gone=self.leaving)
-        stack = sorted(self.leaving)
+        self._find_late()
+        gone = self.leaving - self.late  # grows with the cascade: the presence reads it live
+        presence = self.graph.presence(gone=gone)
+        stack = sorted(gone)
         replan: set[Key] = set()
         while stack:
             key = stack.pop()
@@ -233,10 +244,50 @@ class _Planner:
                     if other not in self.region:
                         replan.add(other)  # cannot happen if the region is closed; be safe
                     self.leaving.add(other)
+                    gone.add(other)
                     stack.append(other)
                     if other in self.placed:
                         self.recreate.add(other)
         return replan
+
+    def _find_late(self) -> None:
+        """Leaving keys whose stranded dependents are all updated in place away from them."""
+        nodes = self.graph.nodes
+        for key in sorted(self.leaving - self.recreate):
+            if nodes[key].base is not None:
+                continue  # derived values follow their base
+            presence = self.graph.presence(gone={key})
+            stranded = [
+                other
+                for other in sorted(self.graph.dependents(key))
+                if other not in self.leaving
+                and (node := nodes.get(other)) is not None
+                and node.available
+                and node.origin is not Origin.SB
+                and not presence.satisfied(other, node.applied_deps)
+            ]
+            if stranded and all(self._updated_away(nodes[o], key) for o in stranded):
+                self.late.add(key)
+                self.late.update(self._derived_leaving(key))
+
+    def _updated_away(self, node: Node, key: Key) -> bool:
+        """``node`` is updated in place (not re-created) and its new value names ``key`` in no
+        dependency (any-of dependencies count as naming it: the conservative side)."""
+        if node.key not in self.placed or node.key in self.recreate:
+            return False
+        if self.facts.in_sync(node) or self.facts.needs_recreate(node):
+            return False
+        return not any(matches(dep, key) for dep in node.desired_deps)
+
+    def _derived_leaving(self, key: Key) -> set[Key]:
+        found: set[Key] = set()
+        stack = [key]
+        while stack:
+            for child in self.graph.children(stack.pop()):
+                if child in self.leaving and child not in found:
+                    found.add(child)
+                    stack.append(child)
+        return found
 
     def _delete_waves(self) -> list[list[Key]]:
         """Delete in the reverse of an order in which the leaving values could be created.
@@ -344,11 +395,17 @@ class _Planner:
             else:
                 continue  # already right
             by_round.setdefault(self.placed[key], []).append((key, op))
+        leaving = self.leaving
+        self.leaving = leaving - self.late
         delete_waves = self._delete_waves()
+        self.leaving = set(self.late)
+        late_waves = self._delete_waves() if self.late else []
+        self.leaving = leaving
         return Plan(
             delete_waves=delete_waves,
             write_waves=[by_round[r] for r in sorted(by_round)],
             region=self.region | self.leaving,
             recreate=self.recreate,
             cycle_breaking=self.cycle_breaking,
+            late_delete_waves=late_waves,
         )

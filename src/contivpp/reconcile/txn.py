@@ -327,24 +327,29 @@ def _planned(state: SchedulerState, plan: Plan, *, retry: bool) -> tuple[OpRecor
     nodes = state.graph.nodes
     records: list[OpRecord] = []
     wave = 0
-    for keys in plan.delete_waves:
-        wave += 1
-        for key in keys:
-            node = nodes[key]
-            records.append(
-                OpRecord(
-                    op=Operation.DELETE,
-                    key=key,
-                    wave=wave,
-                    prev_value=node.applied,
-                    prev_state=node.state,
-                    new_state=ValueState.PENDING if node.wanted else ValueState.REMOVED,
-                    derived=node.base is not None,
-                    property=node.is_property,
-                    recreate=key in plan.recreate,
-                    retry=retry,
+
+    def deletes(waves: list[list[Key]]) -> None:
+        nonlocal wave
+        for keys in waves:
+            wave += 1
+            for key in keys:
+                node = nodes[key]
+                records.append(
+                    OpRecord(
+                        op=Operation.DELETE,
+                        key=key,
+                        wave=wave,
+                        prev_value=node.applied,
+                        prev_state=node.state,
+                        new_state=ValueState.PENDING if node.wanted else ValueState.REMOVED,
+                        derived=node.base is not None,
+                        property=node.is_property,
+                        recreate=key in plan.recreate,
+                        retry=retry,
+                    )
                 )
-            )
+
+    deletes(plan.delete_waves)
     for ops in plan.write_waves:
         wave += 1
         for key, op in ops:
@@ -364,6 +369,7 @@ def _planned(state: SchedulerState, plan: Plan, *, retry: bool) -> tuple[OpRecor
                     retry=retry,
                 )
             )
+    deletes(plan.late_delete_waves)
     return tuple(records)
 
 

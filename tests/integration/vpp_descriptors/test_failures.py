@@ -169,3 +169,29 @@ async def test_values_and_what_they_depend_on_in_one_transaction(
         len(binding) == 1
         and sched.status(keys.acl_interface("tap-1")).state is ValueState.CONFIGURED
     )
+
+
+async def test_a_binding_moves_to_a_new_acl_without_being_unbound(
+    sim: SimHandle, descriptors: list[AnyDescriptor], sched: Scheduler
+) -> None:
+    """A pod table is named after its rules: a policy change creates the new ACL, moves the
+    binding in place and only then deletes the old ACL. Unbinding first (as a bounce would)
+    leaves the pod without its ACLs for a moment: everything passes."""
+    old, new = Acl("policy-old", (AclRule("deny"),)), Acl("policy-new", (AclRule("permit"),))
+    await commit_ok(sched, keyed(descriptors, Interface("tap-1", "loopback"), old))
+    await commit_ok(sched, keyed(descriptors, AclInterface("tap-1", egress=("policy-old",))))
+    record = await commit_ok(
+        sched,
+        {
+            keys.acl("policy-old"): None,
+            **keyed(descriptors, new, AclInterface("tap-1", egress=("policy-new",))),
+        },
+    )
+    assert [(o.op.value, o.key) for o in record.executed] == [
+        ("create", "vpp/acl/policy-new"),
+        ("update", "vpp/acl-interface/tap-1"),
+        ("delete", "vpp/acl/policy-old"),
+    ]
+    acl = sim.state()["acl"]
+    (binding,) = acl["interfaces"].values()
+    assert [acl["acls"][str(i)]["tag"] for i in binding["output"]] == ["policy-new"]
