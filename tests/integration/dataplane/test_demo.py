@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -27,6 +28,6 @@ def test_demo_runs_real_traffic_and_traces_the_denied_flow() -> None:
         for line in lines
     ), "the NAT44 table lists the service"
     verdict = next(line for line in lines if line.lstrip().startswith("=> "))
-    assert verdict.strip().startswith("=> DROPPED at acl-out on demo-node: ACL 0 ")
+    assert re.match(r"=> DROPPED at acl-out on demo-node: ACL \d+ .policy-", verdict.strip())
     leftovers = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert "contivpp-demo" not in leftovers

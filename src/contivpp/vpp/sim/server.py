@@ -308,6 +308,10 @@ async def serve(
         await sim.close()
 
 
+#: How long a stopping simulator waits for its clean-up before it exits anyway.
+CLOSE_TIMEOUT = 5.0
+
+
 def run_simulator(
     socket_path: str, linux_taps: bool = False, vxlan: VxlanConfig | None = None
 ) -> int:
@@ -330,7 +334,12 @@ def run_simulator(
         try:
             await stop.wait()
         finally:
-            await sim.close()
+            try:
+                # A signal must end the process: a close that hangs (a tap or a client that
+                # does not let go) is logged, and the kernel releases what is left on exit.
+                await asyncio.wait_for(sim.close(), CLOSE_TIMEOUT)
+            except TimeoutError:
+                log.error("vppsim_close_timed_out", socket=socket_path, seconds=CLOSE_TIMEOUT)
         return 0
 
     return asyncio.run(main())
