@@ -76,6 +76,10 @@ def parse_host_port(text: str, what: str) -> Address:
     return host, number
 
 
+#: The ethertypes the forwarder handles (IPv4 and ARP), as they appear on the wire.
+_MODELLED = frozenset({frames.ETH_IP4.to_bytes(2, "big"), frames.ETH_ARP.to_bytes(2, "big")})
+
+
 @attrs.frozen
 class VxlanConfig:
     """Where this simulator receives VXLAN, and where each peer interconnect IP is reached."""
@@ -193,6 +197,11 @@ class Forwarder:
             self._enqueue("vxlan", sender, data)
 
     def _enqueue(self, kind: str, source: object, data: bytes) -> None:
+        if kind == "tap" and data[12:14] not in _MODELLED:
+            # IPv6 (a new pod's router solicitations, MLD) and the rest are not modelled: drop
+            # them before they cost a snapshot read of the whole configuration.
+            self.stats["not_ip4"] += 1
+            return
         try:
             self._queue.put_nowait((kind, source, data))
         except asyncio.QueueFull:
