@@ -25,6 +25,7 @@ import attrs
 import immutables
 
 from contivpp.events import k8s
+from contivpp.events.frozen import replace
 
 ObjKey = tuple[str, str]
 SelectionId = tuple[str, ...]
@@ -137,12 +138,12 @@ def _set_match(idx: Indices, sid: SelectionId, pod: ObjKey, match: bool) -> Indi
     if match == current:
         return idx
     if match:
-        return attrs.evolve(
+        return replace(
             idx,
             selected=_add(idx.selected, sid, pod),
             selections_of_pod=_add(idx.selections_of_pod, pod, sid),
         )
-    return attrs.evolve(
+    return replace(
         idx,
         selected=_remove(idx.selected, sid, pod),
         selections_of_pod=_remove(idx.selections_of_pod, pod, sid),
@@ -165,7 +166,7 @@ def pod_changed(
             by_label = _remove(by_label, pair, key)
         for pair in set(new_labels) - set(old_labels):
             by_label = _add(by_label, pair, key)
-    idx = attrs.evolve(idx, pods_by_namespace=by_ns, pods_by_label=by_label)
+    idx = replace(idx, pods_by_namespace=by_ns, pods_by_label=by_label)
     candidates = set(idx.selections_of_pod.get(key, _NONE))
     if new is not None:
         for pair in new_labels:
@@ -212,7 +213,7 @@ def set_selection(
         for key in list(idx.pods_selected(sid)):
             idx = _set_match(idx, sid, key, False)
         anchor = old.anchor()
-        idx = attrs.evolve(
+        idx = replace(
             idx,
             selections=idx.selections.delete(sid),
             by_anchor=_remove(idx.by_anchor, anchor, sid) if anchor else idx.by_anchor,
@@ -224,7 +225,7 @@ def set_selection(
     if sel is None:
         return idx
     anchor = sel.anchor()
-    idx = attrs.evolve(
+    idx = replace(
         idx,
         selections=idx.selections.set(sid, sel),
         by_anchor=_add(idx.by_anchor, anchor, sid) if anchor else idx.by_anchor,
@@ -248,13 +249,13 @@ def slice_changed(
         by_service = _remove(by_service, (key[0], old.service_name), key)
     if new is not None and new.service_name:
         by_service = _add(by_service, (key[0], new.service_name), key)
-    return attrs.evolve(idx, slices_by_service=by_service)
+    return replace(idx, slices_by_service=by_service)
 
 
 def service_changed(idx: Indices, key: ObjKey, new: k8s.Service | None) -> Indices:
     node_ports = new is not None and any(p.node_port for p in new.ports)
     ranges = new is not None and new.type == "LoadBalancer" and bool(new.lb_source_ranges)
-    return attrs.evolve(
+    return replace(
         idx,
         node_port_services=_flag(idx.node_port_services, key, node_ports),
         source_range_services=_flag(idx.source_range_services, key, ranges),
@@ -281,7 +282,7 @@ def _any_pod_peer(policy: k8s.NetworkPolicy) -> bool:
 
 
 def policy_changed(idx: Indices, key: ObjKey, new: k8s.NetworkPolicy | None) -> Indices:
-    return attrs.evolve(
+    return replace(
         idx,
         every_pod_policies=_flag(
             idx.every_pod_policies, key, new is not None and names_every_pod(new)

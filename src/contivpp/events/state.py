@@ -22,6 +22,7 @@ from contivpp import ipam
 from contivpp.config import AgentConfig
 from contivpp.errors import InputError, IPAMError
 from contivpp.events import indices, k8s
+from contivpp.events.frozen import replace
 from contivpp.events.types import (
     AllocatorPositionRestored,
     CNIAdd,
@@ -104,7 +105,7 @@ def fold(state: ClusterState, event: Event) -> ClusterState:
                 return state
             if name == state.config.node_name:
                 raise IPAMError(f"refusing to release this node's ID {node_id} while running")
-            return attrs.evolve(state, nodes=state.nodes.delete(name))
+            return replace(state, nodes=state.nodes.delete(name))
         case CNIAdd():
             return _pod_added(state, event)
         case CNIDel():
@@ -112,11 +113,11 @@ def fold(state: ClusterState, event: Event) -> ClusterState:
         case AllocatorPositionRestored(ip=ip):
             if state.allocator is None:
                 raise IPAMError(f"cannot restore the allocator position {ip}: no node ID yet")
-            return attrs.evolve(state, allocator=state.allocator.resume_after(IPv4Address(ip)))
+            return replace(state, allocator=state.allocator.resume_after(IPv4Address(ip)))
         case VPPRestarted():
-            return attrs.evolve(state, vpp_epoch=state.vpp_epoch + 1)
+            return replace(state, vpp_epoch=state.vpp_epoch + 1)
         case ResyncRequested():
-            return attrs.evolve(state, resyncs=state.resyncs + 1)
+            return replace(state, resyncs=state.resyncs + 1)
         case VPPConnected():
             return state
         case ConfigChanged(config=config):
@@ -124,7 +125,7 @@ def fold(state: ClusterState, event: Event) -> ClusterState:
                 raise IPAMError("the node name cannot change while the agent runs")
             if state.local_pods and config.ipam != state.config.ipam:
                 raise IPAMError("the IPAM plan cannot change while pods are wired")
-            return attrs.evolve(state, config=config)
+            return replace(state, config=config)
         case _:
             assert_never(event)
 
@@ -161,7 +162,7 @@ def _object_changed(
         pods = objects.get("Pod", _EMPTY)
         for sid in sorted(before.keys() | after.keys()):
             idx = indices.set_selection(idx, sid, after.get(sid), pods, namespaces)
-    return attrs.evolve(state, objects=objects, index=idx)
+    return replace(state, objects=objects, index=idx)
 
 
 def _as(cls: type[T], obj: object) -> T | None:
@@ -178,7 +179,7 @@ def _node_id_allocated(state: ClusterState, event: NodeIDAllocated) -> ClusterSt
                 "refusing an overlapping pod subnet"
             )
     entry = NodeEntry(event.name, event.id, event.ip_addresses)
-    new = attrs.evolve(state, nodes=state.nodes.set(event.name, entry))
+    new = replace(state, nodes=state.nodes.set(event.name, entry))
     if event.name != state.config.node_name or state.node_id == event.id:
         return new
     if state.node_id is not None and any(p.ip for p in state.local_pods.values()):
@@ -193,7 +194,7 @@ def _node_id_allocated(state: ClusterState, event: NodeIDAllocated) -> ClusterSt
     for key in sorted(pods.keys()):
         allocator, ip = allocator.allocate(key)
         pods = pods.set(key, attrs.evolve(pods[key], ip=str(ip)))
-    return attrs.evolve(new, node_id=event.id, allocator=allocator, local_pods=pods)
+    return replace(new, node_id=event.id, allocator=allocator, local_pods=pods)
 
 
 def _pod_added(state: ClusterState, event: CNIAdd) -> ClusterState:
@@ -228,7 +229,7 @@ def _pod_added(state: ClusterState, event: CNIAdd) -> ClusterState:
         ifname=event.ifname,
         ip=ip,
     )
-    return attrs.evolve(
+    return replace(
         state,
         local_pods=state.local_pods.set(key, pod),
         containers=containers.set(event.container_id, key),
@@ -254,7 +255,7 @@ def _pod_deleted(state: ClusterState, event: CNIDel) -> ClusterState:
     if pod is None or (event.container_id and pod.container_id != event.container_id):
         return state
     allocator = state.allocator.release(key) if state.allocator is not None else None
-    return attrs.evolve(
+    return replace(
         state,
         local_pods=state.local_pods.delete(key),
         containers=state.containers.delete(pod.container_id),
