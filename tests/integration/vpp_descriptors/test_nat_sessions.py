@@ -7,7 +7,14 @@ import ipaddress
 
 from vppdesc_helpers import SimHandle
 
+from contivpp.config import AgentConfig
+from contivpp.controller import Controller, ReconcilerSink
 from contivpp.errors import VPPApiError
+from contivpp.events import k8s
+from contivpp.events.state import initial_state
+from contivpp.events.types import K8sUpserted, NodeIDAllocated
+from contivpp.reconcile import Scheduler
+from contivpp.renderers.services import Backend
 from contivpp.vpp.client import VPPClient
 from contivpp.vpp.nat_sessions import delete_sessions_towards
 from contivpp.vpp.sim.nat import NatState
@@ -138,3 +145,49 @@ async def test_delete_sessions_towards_a_backend_leaves_the_others(
     assert await delete_sessions_towards(vpp, "10.1.1.3", 8080, "tcp") == 0
     assert await delete_sessions_towards(vpp, "10.1.1.3", 8080, "udp") == 1
     assert inside_ends(sim) == ["10.1.1.2:8080"]
+
+
+async def test_an_endpoint_replaced_through_the_agent_leaves_no_session_behind(
+    sim: SimHandle, vpp: VPPClient, sched: Scheduler
+) -> None:
+    """End to end (controller, parts, reconciler, simulator): a one-endpoint service moves to
+    another backend. VPP deletes only the first session of a static mapping it removes; the
+    agent deletes the rest, so no client keeps talking to the backend that went away."""
+
+    async def sessions(b: Backend) -> int:
+        return await delete_sessions_towards(vpp, b.ip, b.port, b.protocol, vrf=b.vrf)
+
+    controller = Controller(
+        initial_state(AgentConfig("node-1")), sink=ReconcilerSink(sched, sessions=sessions)
+    )
+    service = k8s.Service(
+        "d", "web", cluster_ip="10.96.0.10", ports=(k8s.ServicePort("http", "TCP", 80, 8080),)
+    )
+
+    def slice_to(address: str) -> K8sUpserted:
+        endpoint = k8s.Endpoint((address,), node_name="node-2")
+        port = k8s.EndpointPort("http", 8080, "TCP")
+        return K8sUpserted(
+            k8s.EndpointSlice("d", "web-1", "web", endpoints=(endpoint,), ports=(port,))
+        )
+
+    for seq, event in enumerate(
+        [NodeIDAllocated("node-1", 1), K8sUpserted(service), slice_to("10.1.2.5")], 1
+    ):
+        await controller.handle(seq, event)
+    assert controller.apply_errors == 0
+    for client_port in (40001, 40002):
+        open_service_session(
+            nat(sim),
+            client="10.1.1.9",
+            client_port=client_port,
+            external="10.96.0.10",
+            external_port=80,
+            protocol=TCP,
+        )
+    assert (
+        len(await vpp.dump("nat44_user_session_v3_dump", ip_address=IP("10.1.2.5"), vrf_id=1)) == 2
+    )
+    await controller.handle(4, slice_to("10.1.2.6"))
+    assert controller.apply_errors == 0
+    assert await vpp.dump("nat44_user_session_v3_dump", ip_address=IP("10.1.2.5"), vrf_id=1) == []
