@@ -4,7 +4,8 @@ The controller asks :meth:`DesiredParts.prepare` what an event changes: the owne
 dirties (``renderers.parts.dirty_owners``) are re-rendered, but only those whose explicit
 inputs differ from the last render, and the delta is the union of their per-part diffs. Nothing
 is mutated until :meth:`DesiredParts.commit`, so a render that fails leaves the parts as they
-were and the controller can reject the event as a whole.
+were and the controller can reject the event as a whole. Facts (intermediate results such as
+one pod's policy rules) are kept the same way, rendered before the parts that read them.
 
 Each key has one owner. Two owners rendering one key is a renderer bug: in ``strict`` mode
 (tests) it raises, otherwise it is logged naming both owners and the smallest owner keeps the
