@@ -228,11 +228,11 @@ class Controller:
             trigger = f"event {seq} {_event_name(event)}"
             if isinstance(event, VPPRestarted | ResyncRequested):
                 downstream = isinstance(event, VPPRestarted)
-                failed = await self.sink.resync(
-                    self.parts.merged(), downstream=downstream, trigger=trigger
+                failed = await _refused_as_failed(
+                    self.sink.resync(self.parts.merged(), downstream=downstream, trigger=trigger)
                 )
             elif delta:
-                failed = await self.sink.apply(delta, trigger=trigger)
+                failed = await _refused_as_failed(self.sink.apply(delta, trigger=trigger))
             else:
                 failed = {}
             if delta and any(k.startswith(_MAPPING_PREFIXES) for k in self.parts.replaced):
@@ -276,7 +276,9 @@ class Controller:
         self.state = before
         delta = self.parts.commit(self.parts.prepare(after, before, event))
         if delta:
-            failed = await self.sink.apply(delta, trigger=f"event {seq} undo CNIAdd")
+            failed = await _refused_as_failed(
+                self.sink.apply(delta, trigger=f"event {seq} undo CNIAdd")
+            )
             if failed:
                 self.apply_errors += 1
                 self._apply_error = _first_error(failed)
@@ -297,6 +299,15 @@ class Controller:
         return CNIOutcome(
             ip=pod.ip, gateway=str(gateway), mac=pod_macs(pod.container_id, pod.ifname)[0]
         )
+
+
+async def _refused_as_failed(applying: Awaitable[Mapping[Key, str]]) -> Mapping[Key, str]:
+    """What a sink call failed; a sink that refuses the change as a whole (a scheduler
+    contract error) counts as one failure, so the loop goes on and callers get an answer."""
+    try:
+        return await applying
+    except ContivError as exc:
+        return {Key("<sink>"): str(exc)}
 
 
 def _first_error(failed: Mapping[Key, str]) -> str:

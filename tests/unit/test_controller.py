@@ -9,7 +9,7 @@ import pytest
 
 from contivpp.config import AgentConfig
 from contivpp.controller import Controller, diff
-from contivpp.errors import IPAMError
+from contivpp.errors import IPAMError, ReconcileError
 from contivpp.events import k8s
 from contivpp.events.state import LocalPod, initial_state
 from contivpp.events.types import (
@@ -286,3 +286,25 @@ async def test_an_event_whose_values_failed_is_apply_failed_in_the_history() -> 
     await controller.handle(1, NodeIDAllocated("node-1", 1))
     [entry] = controller.history
     assert (entry.outcome, entry.error) == ("apply-failed", "vpp/interface/podGwLoop: failed: boom")
+
+
+async def test_a_sink_that_refuses_a_change_still_gets_the_cni_caller_an_answer() -> None:
+    class RefusingSink(RecordingSink):
+        async def apply(
+            self, delta: Mapping[Key, object | None], *, trigger: str
+        ) -> Mapping[Key, str]:
+            if any(k.startswith("vpp/interface/tap-") for k in delta):
+                raise ReconcileError("vpp/interface/tap-c1 is derived from x; it cannot be set")
+            return await super().apply(delta, trigger=trigger)
+
+        def problems(self, keys: Iterable[Key]) -> dict[Key, str]:
+            return {k: "nonexistent" for k in keys}
+
+    sink = RefusingSink()
+    controller = Controller(initial_state(AgentConfig("node-1")), sink=sink, strict=True)
+    await controller.handle(1, NodeIDAllocated("node-1", 1))
+    reply: asyncio.Future[CNIOutcome] = asyncio.get_running_loop().create_future()
+    await controller.handle(2, CNIAdd("c1", "/n/p", "eth0", "d", "p", reply=reply))
+    assert reply.result().error.startswith("the pod's configuration failed (")
+    assert ("d", "p") not in controller.state.local_pods
+    assert controller.history[-1].outcome == "rejected"
