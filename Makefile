@@ -33,7 +33,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/
 
 pytest: $(STAMP) etcd
-	$(BIN)/pytest -q
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -q
 
 test: lint typecheck pytest
 

@@ -21,8 +21,9 @@ delete-and-rederive approach:
    them may strand present values whose *applied* dependencies they satisfied; those are deleted
    too ("bounced") and re-created in their round. Delete waves run in the reverse of an order in
    which the leaving values could have been created (see ``_delete_waves``).
-4. Except: a value that only leaves (no re-creation) and whose stranded dependents are all
-   updated in place to stop needing it is deleted *late*, after the writes. Bouncing those
+4. Except: a value that only leaves (no re-creation), depends on nothing itself, and whose
+   stranded dependents are all updated in place to stop needing it is deleted *late*, after
+   the writes. Bouncing those
    dependents would take them away for a moment (an interface without its ACLs: a policy
    change must never open a window); updating them first and deleting afterwards keeps every
    value in place throughout.
@@ -254,8 +255,11 @@ class _Planner:
         """Leaving keys whose stranded dependents are all updated in place away from them."""
         nodes = self.graph.nodes
         for key in sorted(self.leaving - self.recreate):
-            if nodes[key].base is not None:
-                continue  # derived values follow their base
+            if nodes[key].base is not None or nodes[key].applied_deps:
+                # Derived values follow their base. A value that depends on others is not
+                # kept late: the writes could take away what it rests on (a property its
+                # provider's update drops) and each would wait for the other.
+                continue
             presence = self.graph.presence(gone={key})
             stranded = [
                 other
