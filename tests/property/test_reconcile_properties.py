@@ -268,10 +268,9 @@ def test_verification_finds_no_drift_when_nothing_drifts(steps: list[Step]) -> N
     _check_converged(sb, sched)
 
 
-# Found by a random run (seed 65) and not fixed yet: the providers of a selector dependency are
-# indexed by the selector closure's identity, and a value's applied dependencies can hold an
-# older closure than the one indexed. Its delete order then misses that it still needs its
-# provider. Descriptors build a new closure per call (nat_lb's pool selector does).
+# Found by a random run (seed 65), not diagnosed or fixed yet: a/1's delete fails (retry) after
+# its update made it depend on a selector nothing satisfies; b/1 then arrives depending on a/1
+# through a selector, and the retried delete of a/1 strands b/1 instead of deleting b/1 first.
 _SELECTOR_IDENTITY = [
     ("full", {"a/1": MVal(), "a/2": MVal()}),
     ("full", {"a/1": MVal(selected=("b/",))}),
@@ -279,7 +278,7 @@ _SELECTOR_IDENTITY = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="known reconciler bug: selector providers by closure id")
-def test_known_bug_a_selector_dependency_held_by_an_older_closure() -> None:
+@pytest.mark.xfail(strict=True, reason="known reconciler bug, see the comment above")
+def test_known_bug_a_retried_delete_strands_a_new_selector_dependent() -> None:
     sb, _ = _run(_SELECTOR_IDENTITY, [None, None, "retry"], max_in_flight=1)
     assert sb.violations == []
