@@ -98,7 +98,7 @@ def make_plan(graph: Graph, dirty: Iterable[Key], *, suspect_all: bool = False) 
         # An exempt value that cannot be placed will disappear after all: its dependents must
         # then be examined too, so plan again with it as a suspect. Each round adds keys, so
         # this ends; it is rare (an in-place update whose dependencies vanished).
-        unplaced = planner.unplaced_exempt()
+        unplaced = planner.unplaced_exempt() | (planner.reshaped - forced)
         if not unplaced:
             unplaced = planner.schedule_deletes()
         if not unplaced:
@@ -127,6 +127,8 @@ class _Planner:
         self.recreate: set[Key] = set()
         #: Leaving keys deleted after the writes (step 4).
         self.late: set[Key] = set()
+        #: Present values that joined the region with new dependencies (re-planned as suspects).
+        self.reshaped: set[Key] = set()
         self.cycle_breaking: set[Key] = set()
         self._collect(seeds, forced, suspect_all)
 
@@ -201,6 +203,10 @@ class _Planner:
             if node.state is ValueState.CONFIGURED or self.facts.in_sync(node):
                 return False
             self.exempt.add(key)  # an update waiting for this dependency; checked like exempt
+            if not self.facts.keeps_shape(node):
+                # Its present value may be what let this round's values be placed; with new
+                # dependencies it could close a circle through them: plan it as a suspect.
+                self.reshaped.add(key)
         self.region.add(key)
         return True
 
