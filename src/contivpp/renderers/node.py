@@ -90,26 +90,8 @@ def remote_node(state: ClusterState, entry: NodeEntry) -> RemoteNode:
     return RemoteNode(entry.name, entry.id, vpp_ip, mgmt_ips(state, entry.name))
 
 
-def remote_nodes(state: ClusterState) -> tuple[RemoteNode, ...]:
-    entries = sorted(state.nodes.values(), key=lambda entry: entry.id)
-    return tuple(remote_node(state, e) for e in entries if e.name != state.config.node_name)
-
-
 def _route(out: dict[Key, object], route: Route) -> None:
     out[keys.route(route.vrf, route.dst, route.next_hop, route.out_interface)] = route
-
-
-def render_node(state: ClusterState) -> dict[Key, object]:
-    """The whole node-level set: the node's own part, the mesh, and one part per remote node."""
-    config, node_id = state.config, state.node_id
-    if node_id is None:
-        return {}
-    remotes = remote_nodes(state)
-    out = render_node_base(config, node_id, mgmt_ips(state, config.node_name))
-    out.update(render_mesh(config, node_id, tuple(r.id for r in remotes)))
-    for remote in remotes:
-        out.update(render_remote(config, node_id, remote))
-    return out
 
 
 def render_node_base(
