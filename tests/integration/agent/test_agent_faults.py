@@ -22,6 +22,19 @@ async def wait_until(check: object, what: str, timeout: float = 30) -> None:
         await asyncio.sleep(0.1)
 
 
+def new_pod(node: Node, pods: list[Pod], name: str) -> Pod:
+    """A pod with its netns, removed by the ``pods`` fixture."""
+    pod = Pod(node, name)
+    pods.append(pod)
+    pod.create_netns()
+    return pod
+
+
+def downstream_resyncs(node: Node) -> int:
+    assert node.agent is not None
+    return len([r for r in node.agent.scheduler.history if r.kind.value == "downstream-resync"])
+
+
 async def add_until_wired(pod: Pod, attempts: int = 40) -> dict[str, object]:
     """ADD as kubelet does: again after a failure (code 11: at once; else after a pause)."""
     for _ in range(attempts):
@@ -35,15 +48,12 @@ async def add_until_wired(pod: Pod, attempts: int = 40) -> dict[str, object]:
 
 async def assert_vpp_is_what_it_should_be(node: Node) -> None:
     """A restarted VPP, resynced from the agent's desired set, looks exactly the same."""
-    assert node.agent is not None
     before = await node.vpp_view()
-    resyncs = len([r for r in node.agent.scheduler.history if r.kind.value == "downstream-resync"])
+    resyncs = downstream_resyncs(node)
     node.sim.restart()
 
     async def resynced() -> bool:
-        assert node.agent is not None
-        done = [r for r in node.agent.scheduler.history if r.kind.value == "downstream-resync"]
-        return len(done) > resyncs and await node.vpp_view() == before
+        return downstream_resyncs(node) > resyncs and await node.vpp_view() == before
 
     try:
         await wait_until(resynced, "VPP after a restart differs from VPP before it")
@@ -72,13 +82,9 @@ def assert_addresses_unique(node: Node, results: list[dict[str, object]]) -> Non
 @pytest.mark.parametrize("after", [0.005, 0.03])
 async def test_vpp_killed_during_an_add(node: Node, pods: list[Pod], after: float) -> None:
     await node.start_agent()
-    first = Pod(node, "first")
-    pods.append(first)
-    first.create_netns()
+    first = new_pod(node, pods, "first")
     wired = [await add_until_wired(first)]
-    victim = Pod(node, "victim")
-    pods.append(victim)
-    victim.create_netns()
+    victim = new_pod(node, pods, "victim")
     adding = asyncio.create_task(victim.cni("ADD"))
     await asyncio.sleep(after)  # the ADD is on its way, or its transaction under way
     assert node.sim.proc is not None
@@ -90,12 +96,11 @@ async def test_vpp_killed_during_an_add(node: Node, pods: list[Pod], after: floa
     status, answer = await adding
     assert node.agent is not None
     agent = node.agent
-    resyncs = len([r for r in agent.scheduler.history if r.kind.value == "downstream-resync"])
+    resyncs = downstream_resyncs(node)
     node.sim.start()
 
     async def recovered() -> bool:
-        done = [r for r in agent.scheduler.history if r.kind.value == "downstream-resync"]
-        return len(done) > resyncs and not agent.status.not_ready()
+        return downstream_resyncs(node) > resyncs and not agent.status.not_ready()
 
     await wait_until(recovered, "the agent did not resync the restarted VPP")
     wired.append(answer if status == 0 else await add_until_wired(victim))
@@ -107,22 +112,16 @@ async def test_vpp_killed_during_an_add(node: Node, pods: list[Pod], after: floa
 
 async def test_agent_killed_during_an_add(node: Node, pods: list[Pod]) -> None:
     await node.start_agent()
-    first = Pod(node, "first")
-    pods.append(first)
-    first.create_netns()
+    first = new_pod(node, pods, "first")
     wired = [await add_until_wired(first)]
-    victim = Pod(node, "victim")
-    pods.append(victim)
-    victim.create_netns()
+    victim = new_pod(node, pods, "victim")
     adding = asyncio.create_task(victim.cni("ADD"))
     await asyncio.sleep(0.05)
     await node.stop_agent()  # the agent dies wherever it was
     await adding  # whatever it answered: kubelet tries again
     await node.start_agent()
     wired.append(await add_until_wired(victim))
-    late = Pod(node, "late")
-    pods.append(late)
-    late.create_netns()
+    late = new_pod(node, pods, "late")
     wired.append(await add_until_wired(late))
     await assert_vpp_is_what_it_should_be(node)
     assert_addresses_unique(node, wired)
@@ -130,9 +129,7 @@ async def test_agent_killed_during_an_add(node: Node, pods: list[Pod]) -> None:
 
 async def test_a_pods_netns_gone_before_del(node: Node, pods: list[Pod]) -> None:
     await node.start_agent()
-    gone = Pod(node, "gone")
-    pods.append(gone)
-    gone.create_netns()
+    gone = new_pod(node, pods, "gone")
     result = await add_until_wired(gone)
     gone.delete_netns()
     status, answer = await gone.cni("DEL")
@@ -142,9 +139,7 @@ async def test_a_pods_netns_gone_before_del(node: Node, pods: list[Pod]) -> None
     view = await node.vpp_view()
     assert not [i for i in view["interfaces"] if "tap-" in i[0] and i[0] != "tap-vpp2"]  # type: ignore[attr-defined]
     # its address is free again, and nobody else holds it twice
-    again = Pod(node, "again")
-    pods.append(again)
-    again.create_netns()
+    again = new_pod(node, pods, "again")
     await assert_vpp_is_what_it_should_be(node)
     assert_addresses_unique(node, [await add_until_wired(again)])
     assert result["ips"] != []  # type: ignore[index]
