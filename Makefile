@@ -8,19 +8,34 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck pytest etcd clean bench
 
-$(STAMP): pyproject.toml
+# Offline first: every pinned version (constraints.txt) is in this kind of
+# machine's PyPI mirror (/opt/pypi) or in third_party/wheels, so installing
+# needs no network; PyPI is asked only when that fails (another machine), and
+# then again every 30 s for up to 20 minutes (name resolution drops out here).
+PIP_SET := -c constraints.txt --find-links third_party/wheels -e '.[dev]'
+
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	cd third_party/wheels && sha256sum --quiet -c SHA256SUMS
+	PIP_INDEX_URL=file:///opt/pypi/simple $(BIN)/python -m pip install --quiet $(PIP_SET) \
+	    2>$(VENV)/pip-offline.log \
+	  || { grep -v 'is ignored' $(VENV)/pip-offline.log >&2; \
+	       echo "installing from the local wheels failed (above): trying PyPI"; \
+	       .ci/retry $(BIN)/python -m pip install --quiet $(PIP_SET); }
 	# bytecode up front: contivpp-cni runs once per pod, and some hosts set
 	# PYTHONDONTWRITEBYTECODE, which would make every run compile from source
 	$(BIN)/python -m compileall -q src >/dev/null
 	touch $(STAMP)
 
+# Debian's etcd-server: from the apt cache when the machine has the package
+# there (no network needed), else from the archive, retried like pip above.
+ETCD_DEB = $(lastword $(sort $(wildcard /var/cache/apt/archives/etcd-server_3.4.*_amd64.deb)))
+
 etcd:
 	@command -v etcd >/dev/null 2>&1 || { \
 	  echo "etcd not found: installing Debian's etcd-server"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client) >/dev/null; }
+	  { [ -n "$(ETCD_DEB)" ] && DEBIAN_FRONTEND=noninteractive dpkg -i "$(ETCD_DEB)" >/dev/null; } \
+	  || .ci/retry sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server' >/dev/null; }
 
 demo: $(STAMP) etcd
 	$(BIN)/contivpp --log-level warning demo
