@@ -156,8 +156,11 @@ class AgentConfig:
             "mainVRFID": self.main_vrf,
             "podVRFID": self.pod_vrf,
         }
+        # Settings added later are written only when not their default, so the header of a
+        # log recorded before they existed (or with their default) stays byte for byte.
+        if self.vxlan_vni != 10:
+            out["vxlanVNI"] = self.vxlan_vni
         if not self.nat_external_traffic:
-            # Only when not the default: headers recorded before the knob stay the same.
             out["natExternalTraffic"] = False
         return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
+import attrs
 import pytest
 
 from contivpp import ipam
@@ -87,3 +88,52 @@ def test_nat_external_traffic_is_on_by_default_and_round_trips() -> None:
     assert AgentConfig.from_overrides("n", off.overrides_json()) == off
     with pytest.raises(ConfigError, match=r"config\.natExternalTraffic: expected a boolean"):
         AgentConfig.from_overrides("n", {"natExternalTraffic": 1})
+
+
+#: A non-default value for every setting that shapes rendering (literal data).
+_EVERY_RENDERING_SETTING: dict[str, object] = {
+    "ipam": {
+        "podSubnetCIDR": "10.2.0.0/16",
+        "podSubnetOneNodePrefixLen": 25,
+        "vppHostSubnetCIDR": "172.31.0.0/16",
+        "vppHostSubnetOneNodePrefixLen": 26,
+        "nodeInterconnectCIDR": "192.168.50.0/24",
+        "vxlanCIDR": "192.168.60.0/24",
+        "serviceCIDR": "10.97.0.0/16",
+    },
+    "mtu": 9000,
+    "mainVRFID": 5,
+    "podVRFID": 7,
+    "vxlanVNI": 4242,
+    "natExternalTraffic": False,
+}
+
+
+def test_every_rendering_setting_survives_the_event_log_header() -> None:
+    """A replay renders with the header's config: a setting left out renders other values."""
+    config = AgentConfig.from_overrides("n", _EVERY_RENDERING_SETTING)
+    assert AgentConfig.from_overrides("n", config.overrides_json()) == config
+    # Every attribute but the process-level ones is covered by the literal above, so a new
+    # rendering setting fails here until the header carries it.
+    process_level = {"node_name", "event_log"}
+    covered = {f.name for f in attrs.fields(AgentConfig)} - process_level
+    assert covered == {"ipam", "mtu", "main_vrf", "pod_vrf", "vxlan_vni", "nat_external_traffic"}
+    assert config.vxlan_vni == 4242
+
+
+def test_a_default_config_header_is_unchanged() -> None:
+    """Headers of logs recorded with defaults stay byte for byte (golden files rely on it)."""
+    assert AgentConfig("n").overrides_json() == {
+        "ipam": {
+            "podSubnetCIDR": "10.1.0.0/16",
+            "podSubnetOneNodePrefixLen": 24,
+            "vppHostSubnetCIDR": "172.30.0.0/16",
+            "vppHostSubnetOneNodePrefixLen": 24,
+            "nodeInterconnectCIDR": "192.168.16.0/24",
+            "vxlanCIDR": "192.168.30.0/24",
+            "serviceCIDR": "10.96.0.0/12",
+        },
+        "mtu": 1450,
+        "mainVRFID": 0,
+        "podVRFID": 1,
+    }
