@@ -61,6 +61,15 @@ def load(tmp_path: Path, text: str) -> object:
         ("httpAddress: ':80'", "httpAddress: must be HOST:PORT, got ':80'"),
         ("httpAddress: 8080", "httpAddress: must be HOST:PORT (string), got int 8080"),
         (
+            "serviceHealthCheckAddress: 10.0.0.300",
+            "serviceHealthCheckAddress: '10.0.0.300' is not an IP address",
+        ),
+        (
+            "serviceHealthCheckAddress: [0.0.0.0]",
+            "serviceHealthCheckAddress: must be an IP address (string) or null,"
+            " got list ['0.0.0.0']",
+        ),
+        (
             "cniTimeoutSeconds: -5",
             "cniTimeoutSeconds: must be a positive number of seconds, got -5",
         ),
@@ -145,8 +154,10 @@ def test_good_values_are_taken(tmp_path: Path) -> None:
             "cniTimeoutSeconds: 2.5\n"
             "mtu: 9000\n"
             "natExternalTraffic: false\n"
+            "serviceHealthCheckAddress: 0.0.0.0\n"
         )
     )
+    assert settings.service_health_check_host == "0.0.0.0"
     assert settings.etcd_endpoints == ("10.0.0.1:2379", "http://10.0.0.2:2379")
     assert (settings.http_host, settings.http_port) == ("::1", 9998)
     assert settings.cni_grpc_socket is None and settings.cni_timeout == 2.5

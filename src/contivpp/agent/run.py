@@ -24,6 +24,8 @@ import attrs
 import structlog
 
 from contivpp import ipam
+from contivpp.agent import health_checks
+from contivpp.agent.health_checks import HealthCheck, HealthCheckServers
 from contivpp.agent.http import serve_http
 from contivpp.agent.metrics import AgentCollector, AgentMetrics, MeasuredVPPClient
 from contivpp.agent.nodeid import allocate_node_id, release_node_ids
@@ -136,6 +138,16 @@ class Agent:
         self.stolen: StolenInterface | None = None
         #: Events somebody waits for (``POST /scheduler/resync``), by identity -> their seq.
         self._waiters: dict[int, tuple[Event, asyncio.Future[int]]] = {}
+        #: kube-proxy's service health checks; None when no address is configured for them.
+        self.health_checks: HealthCheckServers | None = None
+        if settings.service_health_check_host is not None:
+            self.health_checks = HealthCheckServers(
+                settings.service_health_check_host,
+                lambda ns, name: health_checks.local_endpoints(self.controller.state, ns, name),
+                lambda: not self.status.not_ready(),
+            )
+        self._checked_services: object = None
+        self._unserved_checks: set[HealthCheck] = set()
 
     async def _handle(self, seq: int, event: Event) -> None:
         if event is self._startup_resync:
@@ -173,6 +185,31 @@ class Agent:
             self._saved_pods = pods
         if event is self._startup_resync:
             self.status.startup_resync_done = True
+        await self._sync_health_checks()
+
+    async def _sync_health_checks(self) -> None:
+        """Listeners follow the Services (only a change of the Service set can change them:
+        the counts behind the answers are read from the state at each probe)."""
+        state = self.controller.state
+        services = state.of_kind("Service")
+        if services is self._checked_services:
+            return
+        self._checked_services = services
+        checks = health_checks.wanted(state)
+        if self.health_checks is None:
+            unserved, reason = set(checks.values()), "serviceHealthCheckAddress is not set"
+        else:
+            await self.health_checks.sync(checks)
+            unserved = set(health_checks.clashing(state, checks))
+            reason = "another service's health check has its port"
+        for check in sorted(unserved - self._unserved_checks, key=attrs.astuple):
+            log.warning(
+                "health_check_not_served",
+                service=f"{check.namespace}/{check.name}",
+                port=check.port,
+                reason=reason,
+            )
+        self._unserved_checks = unserved
 
     async def request_resync(self, timeout: float) -> int:  # noqa: ASYNC109
         """Queue a full resync (an operator's request) and wait until it was handled; its seq.
@@ -285,6 +322,8 @@ class Agent:
                 tg.create_task(
                     serve_http(self, settings.http_host, settings.http_port), name="http"
                 )
+                if self.health_checks is not None:
+                    tg.create_task(self.health_checks.retry_failed(), name="health-checks")
                 if settings.stn is not None:
                     # STNError out of keep_alive ends the TaskGroup and so the agent: the
                     # daemon gave the NIC back, our picture of the node is wrong; restart.
@@ -317,6 +356,8 @@ class Agent:
                 finally:
                     if grpc_server is not None:
                         await grpc_server.stop(1)
+                    if self.health_checks is not None:
+                        await self.health_checks.close()
                     await self.client.close()
                     self.pod_saver.close()
                     if self.recorder is not None:

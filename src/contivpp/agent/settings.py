@@ -7,6 +7,7 @@ same object an event-log header carries, so a recorded log replays with the agen
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -51,6 +52,8 @@ class AgentSettings:
     state_dir: Path = Path("/var/lib/contivpp")
     #: None: this node's NIC is VPP's from the start (no STN daemon).
     stn: STNSettings | None = None
+    #: Where service health checks (``healthCheckNodePort``) listen; None: nowhere.
+    service_health_check_host: str | None = None
 
 
 _PLAN_KEYS = {"ipam", "mtu", "mainVRFID", "podVRFID", "vxlanVNI", "natExternalTraffic"}
@@ -120,6 +123,18 @@ def _host_port(key: str, value: object) -> tuple[str, int]:
     if int(port) > 65535:
         raise ConfigError(f"{key}: port {int(port)} is out of range (0-65535)")
     return host, int(port)
+
+
+def _ip_address(key: str, value: object) -> str | None:
+    """An address to listen on (``0.0.0.0``: every IPv4 address), or null for none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: must be an IP address (string) or null, got {describe(value)}")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ConfigError(f"{key}: {value!r} is not an IP address") from None
 
 
 def _etcd_endpoints(key: str, value: object) -> tuple[str, ...]:
@@ -239,6 +254,8 @@ def _settings(data: object) -> AgentSettings:
             event_log = _event_log(key, value)
         elif key == "stn":
             kwargs["stn"] = _stn(key, value)
+        elif key == "serviceHealthCheckAddress":
+            kwargs["service_health_check_host"] = _ip_address(key, value)
         else:
             raise ConfigError(f"{setting_name('', key)}: unknown setting")
     agent = attrs.evolve(AgentConfig.from_overrides(node_name, plan, ""), event_log=event_log)
