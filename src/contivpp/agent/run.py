@@ -2,6 +2,8 @@
 
 Start-up order matters, and is the reason this module exists:
 
+0. with STN: have the daemon steal the NIC and start the keep-alives at once (VPP and etcd
+   may take longer than the daemon's keep-alive timeout to answer);
 1. connect to VPP, claim the node ID in etcd;
 2. build the state without touching VPP: this node's ID, the pods it wired before a
    restart (local record), the other nodes, the Kubernetes snapshot from etcd;
@@ -16,6 +18,7 @@ VPP restarts (-> downstream resync). The HTTP endpoint reports liveness, readine
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -255,11 +258,27 @@ class Agent:
 
     async def run(self) -> None:
         settings, config = self.settings, self.settings.agent
-        if settings.stn is not None:
-            await self._steal_nic(settings.stn)
-        await self.client.connect()
-        self.status.vpp_connected = lambda: self.client.connected
-        async with EtcdStore(parse_endpoints(list(settings.etcd_endpoints))) as store:
+        stn = settings.stn
+        if stn is not None:
+            await self._steal_nic(stn)
+        # One TaskGroup from the steal on: the keep-alives start with it, not after VPP and
+        # etcd answered (a slow start would outlast the daemon's timeout and the NIC would be
+        # given back under a starting agent). The exit stack around it closes the etcd store
+        # only after every task of the group has ended.
+        async with contextlib.AsyncExitStack() as resources, asyncio.TaskGroup() as tg:
+            self._tasks = tg
+            if stn is not None:
+                # STNError out of keep_alive ends the TaskGroup and so the agent: the
+                # daemon gave the NIC back, our picture of the node is wrong; restart.
+                tg.create_task(
+                    keep_alive(stn.socket, stn.interface, stn.keepalive), name="stn-keepalive"
+                )
+            await self.client.connect()
+            resources.push_async_callback(self.client.close)
+            self.status.vpp_connected = lambda: self.client.connected
+            store = await resources.enter_async_context(
+                EtcdStore(parse_endpoints(list(settings.etcd_endpoints)))
+            )
 
             def ips_for(node_id: int) -> tuple[str, ...]:
                 node_ip = ipam.node_interconnect_ip(config.ipam, node_id)
@@ -278,46 +297,32 @@ class Agent:
                 verify=self._verify_pod,
             )
             self._store = store
-            async with asyncio.TaskGroup() as tg:
-                self._tasks = tg
-                tg.create_task(self.bus.run(self._handle), name="event-loop")
-                tg.create_task(self.scheduler.run(), name="reconciler-retries")
-                tg.create_task(
-                    serve_http(self, settings.http_host, settings.http_port), name="http"
-                )
-                if settings.stn is not None:
-                    # STNError out of keep_alive ends the TaskGroup and so the agent: the
-                    # daemon gave the NIC back, our picture of the node is wrong; restart.
-                    tg.create_task(
-                        keep_alive(
-                            settings.stn.socket, settings.stn.interface, settings.stn.keepalive
-                        ),
-                        name="stn-keepalive",
-                    )
-                await self.bus.publish(NodeIDAllocated(config.node_name, node_id, ips))
-                await self._restore_pods()
-                # One watch on the KSR prefix: Kubernetes objects and the other nodes' IDs.
-                watcher = DatastoreWatcher(
-                    store, self.bus.publish, translator=AgentTranslator(config.node_name)
-                )
-                tg.create_task(watcher.run(), name="datastore-watch")
-                await watcher.synced.wait()
-                self.status.kube_synced = True
-                await self.bus.publish(self._startup_resync)
-                await self.bus.join()
-                tg.create_task(self._watch_vpp_restarts(), name="vpp-restarts")
-                tg.create_task(serve_relay(settings.cni_socket, handler), name="cni")
-                grpc_server = None
-                if settings.cni_grpc_socket is not None:
-                    grpc_server = await start_grpc(settings.cni_grpc_socket, handler)
-                log.info("agent_ready", node=config.node_name, node_id=node_id)
-                self.started.set()
-                try:
-                    await asyncio.Event().wait()
-                finally:
-                    if grpc_server is not None:
-                        await grpc_server.stop(1)
-                    await self.client.close()
-                    self.pod_saver.close()
-                    if self.recorder is not None:
-                        self.recorder.close()
+            tg.create_task(self.bus.run(self._handle), name="event-loop")
+            tg.create_task(self.scheduler.run(), name="reconciler-retries")
+            tg.create_task(serve_http(self, settings.http_host, settings.http_port), name="http")
+            await self.bus.publish(NodeIDAllocated(config.node_name, node_id, ips))
+            await self._restore_pods()
+            # One watch on the KSR prefix: Kubernetes objects and the other nodes' IDs.
+            watcher = DatastoreWatcher(
+                store, self.bus.publish, translator=AgentTranslator(config.node_name)
+            )
+            tg.create_task(watcher.run(), name="datastore-watch")
+            await watcher.synced.wait()
+            self.status.kube_synced = True
+            await self.bus.publish(self._startup_resync)
+            await self.bus.join()
+            tg.create_task(self._watch_vpp_restarts(), name="vpp-restarts")
+            tg.create_task(serve_relay(settings.cni_socket, handler), name="cni")
+            grpc_server = None
+            if settings.cni_grpc_socket is not None:
+                grpc_server = await start_grpc(settings.cni_grpc_socket, handler)
+            log.info("agent_ready", node=config.node_name, node_id=node_id)
+            self.started.set()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                if grpc_server is not None:
+                    await grpc_server.stop(1)
+                self.pod_saver.close()
+                if self.recorder is not None:
+                    self.recorder.close()

@@ -14,6 +14,7 @@ import attrs
 import pytest
 from agent_harness import Node
 
+from contivpp.agent.run import Agent
 from contivpp.agent.settings import STNSettings
 from contivpp.errors import STNError
 from contivpp.stn.client import release_interface
@@ -88,3 +89,25 @@ async def test_agent_without_stn_daemon_fails_at_start_naming_it(
     )
     with pytest.raises(STNError, match=f"STN daemon at {tmp_path / 'none.sock'}: StealInterface"):
         await node.start_agent()
+
+
+async def test_a_slow_vpp_start_does_not_cost_the_nic(
+    node: Node, host: str, daemon: Daemon
+) -> None:
+    """The keep-alives start with the steal: VPP answering several daemon timeouts later
+    (a slow VPP start, hugepages being allocated) must find the NIC still stolen."""
+    use_stn(node, daemon)
+    await asyncio.to_thread(node.sim.stop)
+    agent = Agent(node.settings)
+    node.task = asyncio.create_task(agent.run())
+    await asyncio.sleep(3 * KEEPALIVE)  # the agent waits for VPP all this time
+    assert not node.task.done()
+    assert agent.stolen is not None and not agent.started.is_set()
+    taken = nic_state(host)
+    assert (taken.addresses, taken.up) == (frozenset(), False), "NIC given back while starting"
+    await asyncio.to_thread(node.sim.start)
+    async with asyncio.timeout(30):
+        await agent.started.wait()
+    await asyncio.sleep(2 * KEEPALIVE)
+    assert not node.task.done()
+    assert nic_state(host).addresses == frozenset()
