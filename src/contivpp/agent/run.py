@@ -36,6 +36,7 @@ from contivpp.agent.settings import AgentSettings, STNSettings
 from contivpp.cni.check import verify_pod
 from contivpp.cni.grpc_server import start_grpc
 from contivpp.cni.server import PodCNIHandler, serve_relay
+from contivpp.config import AgentConfig
 from contivpp.controller import Controller, ReconcilerSink
 from contivpp.datastore.etcd import EtcdStore, parse_endpoints
 from contivpp.datastore.watcher import DatastoreWatcher
@@ -107,24 +108,12 @@ class Agent:
             on_record=self._observe_transaction,
         )
         self.sink = ReconcilerSink(self.scheduler, sessions=self._drop_sessions)
-        config = settings.agent
-        recorder = None
-        if config.event_log.directory is not None:
-            recorder = EventRecorder(
-                config.event_log.directory,
-                Header(config.node_name, config),
-                max_bytes=config.event_log.max_bytes,
-                backups=config.event_log.backups,
-            )
-        self.recorder = recorder
-        # Continue the kept log's numbering, so log seqs and logged event_seq stay equal.
-        first_seq = recorder.next_seq if recorder is not None else 1
-        self.bus = EventBus(first_seq=first_seq, observe_lag=self.metrics.event_lag.observe)
-        # No sink until the startup resync: before it, events only build state.
-        self.controller = Controller(initial_state(config), recorder=recorder)
+        # With STN the config is complete only once the NIC is stolen (the uplink's address
+        # and gateway are what the host had): the event log is opened then, its header
+        # carrying the uplink, and the controller built again from that config.
+        self._build(settings.agent, record=settings.stn is None)
         self.metrics.registry.register(AgentCollector(lambda: self.controller, self.scheduler))
         self.pods_file = settings.state_dir / "pods.json"
-        self._saved_pods = self.controller.state.local_pods
         self.pod_saver = PodSaver(self.pods_file)
         # The sink is attached when *this* event is handled (identity, not a reason string:
         # a replayed or hand-made ResyncRequested("startup") must not attach anything).
@@ -139,6 +128,25 @@ class Agent:
         self.stolen: StolenInterface | None = None
         #: Events somebody waits for (``POST /scheduler/resync``), by identity -> their seq.
         self._waiters: dict[int, tuple[Event, asyncio.Future[int]]] = {}
+
+    def _build(self, config: AgentConfig, *, record: bool) -> None:
+        """The event log, the bus and the controller for ``config`` (nothing published yet)."""
+        recorder = None
+        if record and config.event_log.directory is not None:
+            recorder = EventRecorder(
+                config.event_log.directory,
+                Header(config.node_name, config),
+                max_bytes=config.event_log.max_bytes,
+                backups=config.event_log.backups,
+            )
+        self.recorder = recorder
+        # Continue the kept log's numbering, so log seqs and logged event_seq stay equal.
+        first_seq = recorder.next_seq if recorder is not None else 1
+        self.bus = EventBus(first_seq=first_seq, observe_lag=self.metrics.event_lag.observe)
+        # No sink until the startup resync: before it, events only build state.
+        self.controller = Controller(initial_state(config), recorder=recorder)
+        # What the pod saver last saw: a new controller's (empty) pods are not a change.
+        self._saved_pods = self.controller.state.local_pods
 
     async def _handle(self, seq: int, event: Event) -> None:
         if event is self._startup_resync:
@@ -197,14 +205,20 @@ class Agent:
 
     async def _steal_nic(self, stn: STNSettings) -> None:
         """Have the STN daemon take the NIC from the host before VPP is configured; the
-        addresses and routes it reports are what the host had on it."""
+        addresses and routes it reports are what the host had on it, and become VPP's
+        uplink (the config, and so the event log's header, carry them)."""
         self.stolen = await steal_interface(stn.socket, stn.interface)
+        uplink = self.stolen.main_interface()
+        config = attrs.evolve(self.settings.agent, main_interface=uplink)
+        self.settings = attrs.evolve(self.settings, agent=config)
+        self._build(config, record=True)
         log.info(
             "stn_interface_stolen",
             interface=stn.interface,
             pci_address=self.stolen.pci_address,
             addresses=[str(a) for a in self.stolen.addresses],
             routes=[f"{r.destination} via {r.next_hop or 'link'}" for r in self.stolen.routes],
+            uplink=uplink.to_json(),
         )
 
     async def _release(self, name: str) -> None:

@@ -6,6 +6,7 @@ and helpers these reuse."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -50,6 +51,14 @@ async def test_agent_steals_keeps_and_on_death_returns_the_nic(
     assert {str(a) for a in agent.stolen.addresses} == {"192.0.2.10/24", "2001:db8::10/64"}
     taken = nic_state(host)
     assert (taken.addresses, taken.up) == (frozenset(), False)
+    # The stolen NIC is VPP's uplink: the event log's header says so (the fixture's NIC).
+    header = json.loads((node.work / "events" / "events.jsonl").read_text().splitlines()[0])
+    assert header["config"]["mainInterface"] == {
+        "interface": "nic0",
+        "address": "192.0.2.10/24",
+        "gateway": "192.0.2.1",
+        "routes": [{"dst": "198.51.100.0/24", "via": "192.0.2.254"}, {"dst": "203.0.113.0/24"}],
+    }
     # several daemon timeouts pass: the agent's keep-alive task holds the NIC
     await asyncio.sleep(2 * KEEPALIVE)
     assert nic_state(host).addresses == frozenset()
