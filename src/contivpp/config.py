@@ -133,6 +133,111 @@ class EventLogConfig:
     backups: int = 4
 
 
+#: Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no '/' or whitespace.
+LINUX_IFNAMSIZ = 15
+
+
+def is_linux_ifname(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and 0 < len(value.encode()) <= LINUX_IFNAMSIZ
+        and not any(c == "/" or c.isspace() for c in value)
+    )
+
+
+@attrs.frozen
+class UplinkRoute:
+    """A route of the NIC's host configuration, moved onto VPP's uplink."""
+
+    dst: str  # IPv4 CIDR
+    via: str = ""  # IPv4 next hop; "" = the destination is on the link
+
+
+@attrs.frozen
+class MainInterface:
+    """VPP's uplink: a Linux NIC VPP drives as a host-interface (af_packet), with the node's
+    address and its default gateway (Contiv's main VPP interface). Set by the agent from what
+    the STN daemon stole, or in the config file as ``mainInterface``."""
+
+    interface: str  # the Linux name
+    address: str  # IPv4 CIDR: the node's address on the NIC
+    gateway: str = ""  # IPv4: the default route's next hop; "" = no default route
+    routes: tuple[UplinkRoute, ...] = ()
+
+    @property
+    def ip(self) -> str:
+        return self.address.split("/")[0]
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"interface": self.interface, "address": self.address}
+        if self.gateway:
+            out["gateway"] = self.gateway
+        if self.routes:
+            out["routes"] = [
+                {"dst": r.dst, **({"via": r.via} if r.via else {})} for r in self.routes
+            ]
+        return out
+
+    @classmethod
+    def from_json(cls, data: object, where: str) -> MainInterface:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where}: expected an object, got {describe(data)}")
+        for name in data:
+            if name not in ("interface", "address", "gateway", "routes"):
+                known = "interface, address, gateway, routes"
+                raise ConfigError(f"{setting_name(where, name)}: unknown setting (known: {known})")
+        for name in ("interface", "address"):
+            if name not in data:
+                raise ConfigError(f"{where}.{name}: required")
+        interface = data["interface"]
+        if not is_linux_ifname(interface):
+            raise ConfigError(
+                f"{where}.interface: must be a Linux interface name, got {describe(interface)}"
+            )
+        address = data["address"]
+        try:
+            cidr = ipaddress.IPv4Interface(address) if isinstance(address, str) else None
+        except ValueError:
+            cidr = None
+        if cidr is None or "/" not in address or cidr.ip in (cidr.network[0], cidr.network[-1]):
+            raise ConfigError(
+                f"{where}.address: must be an IPv4 host address with its prefix length "
+                f"(192.0.2.10/24), got {describe(address)}"
+            )
+        gateway = data.get("gateway", "")
+        if gateway != "" and not (
+            isinstance(gateway, str) and is_ipv4(gateway) and gateway != str(cidr.ip)
+        ):
+            raise ConfigError(
+                f"{where}.gateway: must be an IPv4 address other than the node's, "
+                f"got {describe(gateway)}"
+            )
+        if gateway and ipaddress.IPv4Address(gateway) not in cidr.network:
+            raise ConfigError(f"{where}.gateway: {gateway} is not in {cidr.network}")
+        routes = data.get("routes", [])
+        if not isinstance(routes, list):
+            raise ConfigError(f"{where}.routes: expected a list, got {describe(routes)}")
+        parsed = []
+        for i, item in enumerate(routes):
+            at = f"{where}.routes[{i}]"
+            if not isinstance(item, Mapping) or set(item) - {"dst", "via"} or "dst" not in item:
+                raise ConfigError(f"{at}: expected {{dst: CIDR, via: IP}}, got {describe(item)}")
+            dst, via = item["dst"], item.get("via", "")
+            try:
+                network = IPv4Network(dst) if isinstance(dst, str) else None
+            except ValueError:
+                network = None
+            if network is None or network.prefixlen == 0:
+                raise ConfigError(
+                    f"{at}.dst: must be an IPv4 network other than 0.0.0.0/0 (the gateway is "
+                    f"the default route), got {describe(dst)}"
+                )
+            if via != "" and not (isinstance(via, str) and is_ipv4(via)):
+                raise ConfigError(f"{at}.via: must be an IPv4 address, got {describe(via)}")
+            parsed.append(UplinkRoute(str(network), via))
+        return cls(interface, str(cidr), gateway, tuple(parsed))
+
+
 @attrs.frozen
 class AgentConfig:
     """Everything that shapes rendering for one node, plus process-level settings."""
@@ -147,6 +252,8 @@ class AgentConfig:
     #: Source-NAT pods' traffic leaving the cluster to the node's address (Contiv's
     #: ``natExternalTraffic``, on by default there too).
     nat_external_traffic: bool = True
+    #: VPP's uplink NIC (None: no NIC, the node's VPP address is on a loopback).
+    main_interface: MainInterface | None = None
 
     def overrides_json(self) -> dict[str, object]:
         """The header ``config`` object of an event log recorded by this agent."""
@@ -162,6 +269,9 @@ class AgentConfig:
             out["vxlanVNI"] = self.vxlan_vni
         if not self.nat_external_traffic:
             out["natExternalTraffic"] = False
+        if self.main_interface is not None:
+            # Only when set: headers of nodes without an uplink stay the same.
+            out["mainInterface"] = self.main_interface.to_json()
         return out
 
     @classmethod
@@ -174,6 +284,8 @@ class AgentConfig:
             qualified = setting_name(where, name)
             if name == "ipam":
                 kwargs["ipam"] = IPAMConfig.from_json(value, qualified)
+            elif name == "mainInterface":
+                kwargs["main_interface"] = MainInterface.from_json(value, qualified)
             elif name in _INT_KNOBS:
                 attr, low, high = _INT_KNOBS[name]
                 kwargs[attr] = int_setting(qualified, value, low, high)

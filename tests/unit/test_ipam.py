@@ -106,6 +106,12 @@ _EVERY_RENDERING_SETTING: dict[str, object] = {
     "podVRFID": 7,
     "vxlanVNI": 4242,
     "natExternalTraffic": False,
+    "mainInterface": {
+        "interface": "ens3",
+        "address": "198.18.0.5/24",
+        "gateway": "198.18.0.1",
+        "routes": [{"dst": "198.19.0.0/16", "via": "198.18.0.254"}],
+    },
 }
 
 
@@ -117,8 +123,17 @@ def test_every_rendering_setting_survives_the_event_log_header() -> None:
     # rendering setting fails here until the header carries it.
     process_level = {"node_name", "event_log"}
     covered = {f.name for f in attrs.fields(AgentConfig)} - process_level
-    assert covered == {"ipam", "mtu", "main_vrf", "pod_vrf", "vxlan_vni", "nat_external_traffic"}
+    assert covered == {
+        "ipam",
+        "mtu",
+        "main_vrf",
+        "pod_vrf",
+        "vxlan_vni",
+        "nat_external_traffic",
+        "main_interface",
+    }
     assert config.vxlan_vni == 4242
+    assert config.main_interface is not None and config.main_interface.gateway == "198.18.0.1"
 
 
 def test_a_default_config_header_is_unchanged() -> None:

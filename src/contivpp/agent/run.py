@@ -2,6 +2,8 @@
 
 Start-up order matters, and is the reason this module exists:
 
+0. with STN: have the daemon steal the NIC and start the keep-alives at once (VPP and etcd
+   may take longer than the daemon's keep-alive timeout to answer);
 1. connect to VPP, claim the node ID in etcd;
 2. build the state without touching VPP: this node's ID, the pods it wired before a
    restart (local record), the other nodes, the Kubernetes snapshot from etcd;
@@ -16,6 +18,7 @@ VPP restarts (-> downstream resync). The HTTP endpoint reports liveness, readine
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +38,7 @@ from contivpp.agent.settings import AgentSettings, STNSettings
 from contivpp.cni.check import verify_pod
 from contivpp.cni.grpc_server import start_grpc
 from contivpp.cni.server import PodCNIHandler, serve_relay
+from contivpp.config import AgentConfig
 from contivpp.controller import Controller, ReconcilerSink
 from contivpp.datastore.etcd import EtcdStore, parse_endpoints
 from contivpp.datastore.watcher import DatastoreWatcher
@@ -106,24 +110,12 @@ class Agent:
             on_record=self._observe_transaction,
         )
         self.sink = ReconcilerSink(self.scheduler, sessions=self._drop_sessions)
-        config = settings.agent
-        recorder = None
-        if config.event_log.directory is not None:
-            recorder = EventRecorder(
-                config.event_log.directory,
-                Header(config.node_name, config),
-                max_bytes=config.event_log.max_bytes,
-                backups=config.event_log.backups,
-            )
-        self.recorder = recorder
-        # Continue the kept log's numbering, so log seqs and logged event_seq stay equal.
-        first_seq = recorder.next_seq if recorder is not None else 1
-        self.bus = EventBus(first_seq=first_seq, observe_lag=self.metrics.event_lag.observe)
-        # No sink until the startup resync: before it, events only build state.
-        self.controller = Controller(initial_state(config), recorder=recorder)
+        # With STN the config is complete only once the NIC is stolen (the uplink's address
+        # and gateway are what the host had): the event log is opened then, its header
+        # carrying the uplink, and the controller built again from that config.
+        self._build(settings.agent, record=settings.stn is None)
         self.metrics.registry.register(AgentCollector(lambda: self.controller, self.scheduler))
         self.pods_file = settings.state_dir / "pods.json"
-        self._saved_pods = self.controller.state.local_pods
         self.pod_saver = PodSaver(self.pods_file)
         # The sink is attached when *this* event is handled (identity, not a reason string:
         # a replayed or hand-made ResyncRequested("startup") must not attach anything).
@@ -148,6 +140,25 @@ class Agent:
             )
         self._checked_services: object = None
         self._unserved_checks: set[HealthCheck] = set()
+
+    def _build(self, config: AgentConfig, *, record: bool) -> None:
+        """The event log, the bus and the controller for ``config`` (nothing published yet)."""
+        recorder = None
+        if record and config.event_log.directory is not None:
+            recorder = EventRecorder(
+                config.event_log.directory,
+                Header(config.node_name, config),
+                max_bytes=config.event_log.max_bytes,
+                backups=config.event_log.backups,
+            )
+        self.recorder = recorder
+        # Continue the kept log's numbering, so log seqs and logged event_seq stay equal.
+        first_seq = recorder.next_seq if recorder is not None else 1
+        self.bus = EventBus(first_seq=first_seq, observe_lag=self.metrics.event_lag.observe)
+        # No sink until the startup resync: before it, events only build state.
+        self.controller = Controller(initial_state(config), recorder=recorder)
+        # What the pod saver last saw: a new controller's (empty) pods are not a change.
+        self._saved_pods = self.controller.state.local_pods
 
     async def _handle(self, seq: int, event: Event) -> None:
         if event is self._startup_resync:
@@ -231,14 +242,20 @@ class Agent:
 
     async def _steal_nic(self, stn: STNSettings) -> None:
         """Have the STN daemon take the NIC from the host before VPP is configured; the
-        addresses and routes it reports are what the host had on it."""
+        addresses and routes it reports are what the host had on it, and become VPP's
+        uplink (the config, and so the event log's header, carry them)."""
         self.stolen = await steal_interface(stn.socket, stn.interface)
+        uplink = self.stolen.main_interface()
+        config = attrs.evolve(self.settings.agent, main_interface=uplink)
+        self.settings = attrs.evolve(self.settings, agent=config)
+        self._build(config, record=True)
         log.info(
             "stn_interface_stolen",
             interface=stn.interface,
             pci_address=self.stolen.pci_address,
             addresses=[str(a) for a in self.stolen.addresses],
             routes=[f"{r.destination} via {r.next_hop or 'link'}" for r in self.stolen.routes],
+            uplink=uplink.to_json(),
         )
 
     async def _release(self, name: str) -> None:
@@ -292,11 +309,27 @@ class Agent:
 
     async def run(self) -> None:
         settings, config = self.settings, self.settings.agent
-        if settings.stn is not None:
-            await self._steal_nic(settings.stn)
-        await self.client.connect()
-        self.status.vpp_connected = lambda: self.client.connected
-        async with EtcdStore(parse_endpoints(list(settings.etcd_endpoints))) as store:
+        stn = settings.stn
+        if stn is not None:
+            await self._steal_nic(stn)
+        # One TaskGroup from the steal on: the keep-alives start with it, not after VPP and
+        # etcd answered (a slow start would outlast the daemon's timeout and the NIC would be
+        # given back under a starting agent). The exit stack around it closes the etcd store
+        # only after every task of the group has ended.
+        async with contextlib.AsyncExitStack() as resources, asyncio.TaskGroup() as tg:
+            self._tasks = tg
+            if stn is not None:
+                # STNError out of keep_alive ends the TaskGroup and so the agent: the
+                # daemon gave the NIC back, our picture of the node is wrong; restart.
+                tg.create_task(
+                    keep_alive(stn.socket, stn.interface, stn.keepalive), name="stn-keepalive"
+                )
+            await self.client.connect()
+            resources.push_async_callback(self.client.close)
+            self.status.vpp_connected = lambda: self.client.connected
+            store = await resources.enter_async_context(
+                EtcdStore(parse_endpoints(list(settings.etcd_endpoints)))
+            )
 
             def ips_for(node_id: int) -> tuple[str, ...]:
                 node_ip = ipam.node_interconnect_ip(config.ipam, node_id)
@@ -315,50 +348,36 @@ class Agent:
                 verify=self._verify_pod,
             )
             self._store = store
-            async with asyncio.TaskGroup() as tg:
-                self._tasks = tg
-                tg.create_task(self.bus.run(self._handle), name="event-loop")
-                tg.create_task(self.scheduler.run(), name="reconciler-retries")
-                tg.create_task(
-                    serve_http(self, settings.http_host, settings.http_port), name="http"
-                )
+            tg.create_task(self.bus.run(self._handle), name="event-loop")
+            tg.create_task(self.scheduler.run(), name="reconciler-retries")
+            tg.create_task(serve_http(self, settings.http_host, settings.http_port), name="http")
+            if self.health_checks is not None:
+                tg.create_task(self.health_checks.retry_failed(), name="health-checks")
+            await self.bus.publish(NodeIDAllocated(config.node_name, node_id, ips))
+            await self._restore_pods()
+            # One watch on the KSR prefix: Kubernetes objects and the other nodes' IDs.
+            watcher = DatastoreWatcher(
+                store, self.bus.publish, translator=AgentTranslator(config.node_name)
+            )
+            tg.create_task(watcher.run(), name="datastore-watch")
+            await watcher.synced.wait()
+            self.status.kube_synced = True
+            await self.bus.publish(self._startup_resync)
+            await self.bus.join()
+            tg.create_task(self._watch_vpp_restarts(), name="vpp-restarts")
+            tg.create_task(serve_relay(settings.cni_socket, handler), name="cni")
+            grpc_server = None
+            if settings.cni_grpc_socket is not None:
+                grpc_server = await start_grpc(settings.cni_grpc_socket, handler)
+            log.info("agent_ready", node=config.node_name, node_id=node_id)
+            self.started.set()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                if grpc_server is not None:
+                    await grpc_server.stop(1)
                 if self.health_checks is not None:
-                    tg.create_task(self.health_checks.retry_failed(), name="health-checks")
-                if settings.stn is not None:
-                    # STNError out of keep_alive ends the TaskGroup and so the agent: the
-                    # daemon gave the NIC back, our picture of the node is wrong; restart.
-                    tg.create_task(
-                        keep_alive(
-                            settings.stn.socket, settings.stn.interface, settings.stn.keepalive
-                        ),
-                        name="stn-keepalive",
-                    )
-                await self.bus.publish(NodeIDAllocated(config.node_name, node_id, ips))
-                await self._restore_pods()
-                # One watch on the KSR prefix: Kubernetes objects and the other nodes' IDs.
-                watcher = DatastoreWatcher(
-                    store, self.bus.publish, translator=AgentTranslator(config.node_name)
-                )
-                tg.create_task(watcher.run(), name="datastore-watch")
-                await watcher.synced.wait()
-                self.status.kube_synced = True
-                await self.bus.publish(self._startup_resync)
-                await self.bus.join()
-                tg.create_task(self._watch_vpp_restarts(), name="vpp-restarts")
-                tg.create_task(serve_relay(settings.cni_socket, handler), name="cni")
-                grpc_server = None
-                if settings.cni_grpc_socket is not None:
-                    grpc_server = await start_grpc(settings.cni_grpc_socket, handler)
-                log.info("agent_ready", node=config.node_name, node_id=node_id)
-                self.started.set()
-                try:
-                    await asyncio.Event().wait()
-                finally:
-                    if grpc_server is not None:
-                        await grpc_server.stop(1)
-                    if self.health_checks is not None:
-                        await self.health_checks.close()
-                    await self.client.close()
-                    self.pod_saver.close()
-                    if self.recorder is not None:
-                        self.recorder.close()
+                    await self.health_checks.close()
+                self.pod_saver.close()
+                if self.recorder is not None:
+                    self.recorder.close()

@@ -19,7 +19,14 @@ from typing import Any
 import attrs
 import yaml
 
-from contivpp.config import AgentConfig, EventLogConfig, describe, int_setting, setting_name
+from contivpp.config import (
+    AgentConfig,
+    EventLogConfig,
+    describe,
+    int_setting,
+    is_linux_ifname,
+    setting_name,
+)
 from contivpp.datastore.etcd import parse_endpoints
 from contivpp.errors import ConfigError, DatastoreError
 
@@ -56,7 +63,15 @@ class AgentSettings:
     service_health_check_host: str | None = None
 
 
-_PLAN_KEYS = {"ipam", "mtu", "mainVRFID", "podVRFID", "vxlanVNI", "natExternalTraffic"}
+_PLAN_KEYS = {
+    "ipam",
+    "mtu",
+    "mainVRFID",
+    "podVRFID",
+    "vxlanVNI",
+    "natExternalTraffic",
+    "mainInterface",
+}
 _PATH_KEYS = {"vppSocket": "vpp_socket", "cniSocket": "cni_socket", "stateDir": "state_dir"}
 _SOCKET_KEYS = {"vppSocket", "cniSocket", "cniGrpcSocket", "socket"}
 _SECONDS_KEYS = {
@@ -195,13 +210,7 @@ def _stn(key: str, value: object) -> STNSettings | None:
         if name not in section:
             raise ConfigError(f"{key}.{name}: required when {key} is set")
     interface = section["interface"]
-    # Linux interface names: at most 15 bytes (IFNAMSIZ - 1), no '/' or whitespace.
-    if (
-        not isinstance(interface, str)
-        or not interface
-        or len(interface.encode()) > 15
-        or any(c == "/" or c.isspace() for c in interface)
-    ):
+    if not is_linux_ifname(interface):
         raise ConfigError(
             f"{key}.interface: must be a Linux interface name, got {describe(interface)}"
         )
@@ -259,6 +268,11 @@ def _settings(data: object) -> AgentSettings:
         else:
             raise ConfigError(f"{setting_name('', key)}: unknown setting")
     agent = attrs.evolve(AgentConfig.from_overrides(node_name, plan, ""), event_log=event_log)
+    if agent.main_interface is not None and kwargs.get("stn") is not None:
+        raise ConfigError(
+            "mainInterface: not with stn (with STN the uplink is the stolen NIC, configured "
+            "from what the host had on it)"
+        )
     return AgentSettings(agent=agent, **kwargs)
 
 

@@ -1040,7 +1040,7 @@ def _ingress_of(snap: Snapshot, ip: str) -> InterfaceState | None:
             if path.kind != "normal" or path.sw_if_index is None:
                 continue
             itf = snap.interface(path.sw_if_index)
-            usable = itf is not None and itf.kind in ("tap", "other")
+            usable = itf is not None and itf.kind in ("tap", "af_packet", "other")
             if usable and itf is not None and (best is None or length > best[0]):
                 best = (length, itf)
     return best[1] if best else None

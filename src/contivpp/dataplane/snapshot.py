@@ -48,14 +48,15 @@ FIB_SOURCES = {1: "special", 4: "interface", 8: "api", 20: "default-route"}
 class InterfaceState:
     sw_if_index: int
     name: str  # the VPP tag when set (the agent's logical name), else VPP's interface name
-    kind: str = "other"  # tap | vxlan | loopback | other
+    kind: str = "other"  # tap | af_packet | vxlan | loopback | other
     vrf: int = 0
     enabled: bool = True
     mac: str = ""
     #: CIDRs configured on the interface itself (an unnumbered one has none of its own).
     addresses: tuple[str, ...] = ()
     unnumbered_to: int | None = None  # the donor's sw_if_index
-    #: The Linux end of a TAP (its netns and name), "" otherwise.
+    #: The Linux end of a TAP (its netns and name), the Linux interface of a host-interface
+    #: (af_packet: VPP's own netns, ""), "" otherwise.
     host_namespace: str = ""
     host_if_name: str = ""
     vxlan_src: str = ""
@@ -315,15 +316,16 @@ def ip4_int(address: str) -> int:
 
 async def read_snapshot(client: VPPClient, node: str = "") -> Snapshot:
     """Dump everything the forwarding model reads from the VPP behind ``client``."""
-    details, taps, tunnels, borrowed, tables = await asyncio.gather(
+    details, taps, packets, tunnels, borrowed, tables = await asyncio.gather(
         client.dump("sw_interface_dump", sw_if_index=NO_INDEX),
         client.dump("sw_interface_tap_v2_dump", sw_if_index=NO_INDEX),
+        client.dump("af_packet_dump"),
         client.dump("vxlan_tunnel_v2_dump", sw_if_index=NO_INDEX),
         client.dump("ip_unnumbered_dump", sw_if_index=NO_INDEX),
         client.dump("ip_table_dump"),
     )
     vrfs = sorted({int(t.table["table_id"]) for t in tables if not t.table["is_ip6"]})
-    interfaces = await _interfaces(client, details, taps, tunnels, borrowed)
+    interfaces = await _interfaces(client, details, taps, packets, tunnels, borrowed)
     fib, neighbors, (acls, bindings), nat, (domains, l2fib) = await asyncio.gather(
         _fib(client, vrfs),
         client.dump("ip_neighbor_dump", sw_if_index=NO_INDEX, af=0),
@@ -356,10 +358,12 @@ async def _interfaces(
     client: VPPClient,
     details: list[Message],
     taps: list[Message],
+    packets: list[Message],
     tunnels: list[Message],
     borrowed: list[Message],
 ) -> tuple[InterfaceState, ...]:
     tap_by = {int(t.sw_if_index): t for t in taps}
+    packet_by = {int(p.sw_if_index): str(p.host_if_name) for p in packets}
     vxlan_by = {int(t.sw_if_index): t for t in tunnels}
     donors = {int(d.sw_if_index): int(d.ip_sw_if_index) for d in borrowed}
 
@@ -376,6 +380,8 @@ async def _interfaces(
         index = int(d.sw_if_index)
         tap, tunnel = tap_by.get(index), vxlan_by.get(index)
         kind = "tap" if tap else "vxlan" if tunnel else "other"
+        if index in packet_by:
+            kind = "af_packet"
         if kind == "other" and d.interface_dev_type == loopback.DEV_TYPE:
             kind = "loopback"
         donor = donors.get(index)
@@ -391,7 +397,7 @@ async def _interfaces(
                 addresses=() if donor is not None else tuple(str(a.prefix) for a in addresses),
                 unnumbered_to=donor,
                 host_namespace=tap.host_namespace if tap else "",
-                host_if_name=tap.host_if_name if tap else "",
+                host_if_name=tap.host_if_name if tap else packet_by.get(index, ""),
                 vxlan_src=str(tunnel.src_address) if tunnel else "",
                 vxlan_dst=str(tunnel.dst_address) if tunnel else "",
                 vxlan_vni=int(tunnel.vni) if tunnel else 0,

@@ -40,9 +40,16 @@ class VxlanLink:
 
 
 @attrs.frozen
+class AfPacketLink:
+    """The Linux interface behind a VPP host-interface (af_packet): the node's uplink NIC."""
+
+    host_if_name: str
+
+
+@attrs.frozen
 class Interface:
     name: str  # the logical name, stored in VPP as the interface tag
-    kind: Literal["loopback", "tap", "vxlan"]
+    kind: Literal["loopback", "tap", "vxlan", "af_packet"]
     vrf: int = 0
     enabled: bool = True
     mac: str = ""
@@ -51,6 +58,7 @@ class Interface:
     unnumbered_to: str = ""  # borrow the addresses of this interface (logical name)
     tap: TapLink | None = None
     vxlan: VxlanLink | None = None
+    af_packet: AfPacketLink | None = None
 
 
 @attrs.frozen

@@ -10,6 +10,11 @@ each remote node's pod and VPP-host subnets via its BVI address.
 
 The node's own VPP address (the VXLAN source) sits on ``loopbackNIC`` in the main VRF, as in
 Contiv when no data-plane NIC is configured.
+
+With a main interface (``mainInterface``, or the NIC the STN daemon stole) VPP also gets the
+uplink: a host-interface (af_packet) on that NIC in the main VRF with the node's address, the
+default route via the NIC's gateway and the NIC's other routes. The VXLAN source stays on
+``loopbackNIC`` (the overlay between nodes is not moved onto the uplink).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from contivpp.events.state import ClusterState, NodeEntry
 from contivpp.model import keys
 from contivpp.model.linux import LinuxRoute
 from contivpp.model.vpp import (
+    AfPacketLink,
     BridgeDomain,
     BridgeDomainMember,
     Interface,
@@ -41,6 +47,8 @@ POD_GATEWAY_LOOPBACK = "podGwLoop"
 HOST_TAP = "tap-vpp2"
 HOST_TAP_LINUX_NAME = "vpp1"
 NIC_LOOPBACK = "loopbackNIC"
+#: The logical name (VPP tag) of the uplink host-interface.
+UPLINK = "uplink"
 VXLAN_BVI = "vxlanBVI"
 VXLAN_BD = "vxlanBD"
 VXLAN_BD_ID = 1
@@ -101,6 +109,7 @@ def render_node_base(
     out: dict[Key, object] = {}
     _vrfs_and_gateway(out, config, node_id)
     _host_link(out, config, node_id, host_ips)
+    _uplink(out, config)
     plan = config.ipam
     out[keys.interface(NIC_LOOPBACK)] = Interface(
         name=NIC_LOOPBACK,
@@ -186,6 +195,28 @@ def _host_link(
             after=(tap_key,),
         )
         out[keys.linux_route("", route.dst)] = route
+
+
+def _uplink(out: dict[Key, object], config: AgentConfig) -> None:
+    main = config.main_interface
+    if main is None:
+        return
+    out[keys.interface(UPLINK)] = Interface(
+        name=UPLINK,
+        kind="af_packet",
+        vrf=config.main_vrf,
+        ip_addresses=(main.address,),
+        af_packet=AfPacketLink(host_if_name=main.interface),
+    )
+    if main.gateway:
+        _route(
+            out,
+            Route(
+                vrf=config.main_vrf, dst="0.0.0.0/0", next_hop=main.gateway, out_interface=UPLINK
+            ),
+        )
+    for r in main.routes:
+        _route(out, Route(vrf=config.main_vrf, dst=r.dst, next_hop=r.via, out_interface=UPLINK))
 
 
 def tunnel_name(remote_id: int) -> str:

@@ -37,7 +37,7 @@ from contivpp.model.nat import (
 )
 from contivpp.model.vpp import Route
 from contivpp.reconcile.api import Key
-from contivpp.renderers.node import HOST_TAP, VXLAN_BVI
+from contivpp.renderers.node import HOST_TAP, UPLINK, VXLAN_BVI
 
 VXLAN_PORT = 4789
 #: VPP keeps NAT mapping tags and ACL tags in 64-byte strings (63 bytes and a NUL).
@@ -79,16 +79,22 @@ def service_context(config: AgentConfig, node_id: int, nodes: Iterable[k8s.Node]
         a.address for n in nodes for a in n.addresses if a.type in ("InternalIP", "ExternalIP")
     )
     host_link = str(ipam.vpp_host_vpp_ip(plan, node_id))
+    vpp_ips: tuple[str, ...] = (str(ipam.node_interconnect_ip(plan, node_id)), host_link)
+    # Without a data-plane NIC, traffic leaves through the host link; its VPP end is the
+    # address the host routes replies back to. With an uplink, the node's address on it, as
+    # in Contiv; NodePorts answer there too.
+    snat_ip = host_link
+    if config.main_interface is not None:
+        snat_ip = config.main_interface.ip
+        vpp_ips = (*vpp_ips, snat_ip)
     return ServiceContext(
         config=config,
         node_name=config.node_name,
         node_id=node_id,
         node_ips=node_ips,
-        vpp_ips=(str(ipam.node_interconnect_ip(plan, node_id)), host_link),
+        vpp_ips=vpp_ips,
         nat_loopback=str(ipam.nat_loopback(plan, node_id)),
-        # Without a data-plane NIC, traffic leaves through the host link; its VPP end is the
-        # address the host routes replies back to (Contiv used the NIC's address).
-        snat_ip=host_link,
+        snat_ip=snat_ip,
     )
 
 
@@ -358,15 +364,24 @@ def render_nat_node(ctx: ServiceContext) -> dict[Key, object]:
     inside interface (``nat44_ed_not_translate``); only an output-feature interface does. So
     with natExternalTraffic the host link is an output-feature interface, which VPP also runs
     out2in on for incoming traffic, and the pool holds the node's address.
+
+    With an uplink, traffic leaves the cluster through it instead: the uplink takes the
+    output-feature role (or inside and outside without natExternalTraffic, so NodePorts on
+    its address still translate), the host link becomes inside and outside, and the pool
+    holds the uplink's address.
     """
     config = ctx.config
     out: dict[Key, object] = {keys.nat44_global(): Nat44Global(forwarding=True)}
+    egress = UPLINK if config.main_interface is not None else HOST_TAP
     if config.nat_external_traffic:
-        host = Nat44Interface(HOST_TAP, output=True)
+        roles = [Nat44Interface(egress, output=True)]
         out[keys.nat44_address_pool(ctx.snat_ip)] = Nat44AddressPool(ctx.snat_ip)
     else:
-        host = Nat44Interface(HOST_TAP, inside=True, outside=True)
-    for role in (host, Nat44Interface(VXLAN_BVI, inside=True, outside=True)):
+        roles = [Nat44Interface(egress, inside=True, outside=True)]
+    if egress != HOST_TAP:
+        roles.append(Nat44Interface(HOST_TAP, inside=True, outside=True))
+    roles.append(Nat44Interface(VXLAN_BVI, inside=True, outside=True))
+    for role in roles:
         out[keys.nat44_interface(role.interface)] = role
     if ctx.nat_loopback:
         out[keys.nat44_address_pool(ctx.nat_loopback, twice_nat=True)] = Nat44AddressPool(

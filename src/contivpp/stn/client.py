@@ -18,7 +18,8 @@ import attrs
 import grpc
 import structlog
 
-from contivpp.errors import STNError
+from contivpp.config import MainInterface
+from contivpp.errors import ConfigError, STNError
 from contivpp.stn.proto import stn_pb2, stn_pb2_grpc
 
 log = structlog.get_logger("contivpp.stn.client")
@@ -39,6 +40,31 @@ class StolenInterface:
     kernel_driver: str
     addresses: tuple[IPv4Interface | IPv6Interface, ...]
     routes: tuple[StolenRoute, ...]
+
+    def main_interface(self) -> MainInterface:
+        """VPP's uplink on this NIC: its first IPv4 address, the IPv4 default route's next
+        hop as the gateway, its other IPv4 routes. IPv6 is left out (not modelled)."""
+        ip4 = [a for a in self.addresses if isinstance(a, IPv4Interface)]
+        if not ip4:
+            raise STNError(
+                f"STN daemon: {self.name} had no IPv4 address: the uplink needs one "
+                "(DHCP and IPv6-only NICs are not supported)"
+            )
+        address = ip4[0]
+        gateway, routes = "", []
+        for r in self.routes:
+            if not isinstance(r.destination, ipaddress.IPv4Network):
+                continue
+            via = str(r.next_hop) if r.next_hop is not None else ""
+            if r.destination.prefixlen == 0:
+                gateway = gateway or via
+            elif not (r.destination == address.network and not via):  # the connected route
+                routes.append({"dst": str(r.destination), **({"via": via} if via else {})})
+        data = {"interface": self.name, "address": str(address), "routes": routes}
+        try:
+            return MainInterface.from_json({**data, "gateway": gateway}, "uplink")
+        except ConfigError as exc:
+            raise STNError(f"STN daemon: {self.name}: cannot be VPP's uplink: {exc}") from exc
 
 
 def interface_from_reply(name: str, reply: stn_pb2.STNReply) -> StolenInterface:

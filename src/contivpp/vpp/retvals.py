@@ -47,6 +47,7 @@ _CODES: tuple[tuple[int, str, bool], ...] = (
     # Conflicts with an existing object that an operation in flight may still remove or move.
     (-71, "INVALID_INTERFACE", True),
     (-75, "TUNNEL_EXIST", True),
+    (-79, "IF_ALREADY_EXISTS", True),
     (-81, "VALUE_EXIST", True),
     (-105, "ADDRESS_IN_USE", True),
     (-114, "ADDRESS_FOUND_FOR_INTERFACE", True),
@@ -102,6 +103,7 @@ INVALID_VALUE = -7
 INVALID_VALUE_2 = -8
 UNIMPLEMENTED = -9
 INVALID_SW_IF_INDEX_2 = -10
+SYSCALL_ERROR_1 = -11
 SYSCALL_ERROR_2 = -12
 SYSCALL_ERROR_3 = -13
 INVALID_REGISTRATION = -31
@@ -113,6 +115,7 @@ ADDRESS_LENGTH_MISMATCH = -59
 ADDRESS_NOT_FOUND_FOR_INTERFACE = -60
 INVALID_INTERFACE = -71
 TUNNEL_EXIST = -75
+IF_ALREADY_EXISTS = -79
 INVALID_DECAP_NEXT = -76
 VALUE_EXIST = -81
 SAME_SRC_DST = -82

@@ -6,6 +6,7 @@ and helpers these reuse."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import attrs
 import pytest
 from agent_harness import Node
 
+from contivpp.agent.run import Agent
 from contivpp.agent.settings import STNSettings
 from contivpp.errors import STNError
 from contivpp.stn.client import release_interface
@@ -49,6 +51,14 @@ async def test_agent_steals_keeps_and_on_death_returns_the_nic(
     assert {str(a) for a in agent.stolen.addresses} == {"192.0.2.10/24", "2001:db8::10/64"}
     taken = nic_state(host)
     assert (taken.addresses, taken.up) == (frozenset(), False)
+    # The stolen NIC is VPP's uplink: the event log's header says so (the fixture's NIC).
+    header = json.loads((node.work / "events" / "events.jsonl").read_text().splitlines()[0])
+    assert header["config"]["mainInterface"] == {
+        "interface": "nic0",
+        "address": "192.0.2.10/24",
+        "gateway": "192.0.2.1",
+        "routes": [{"dst": "198.51.100.0/24", "via": "192.0.2.254"}, {"dst": "203.0.113.0/24"}],
+    }
     # several daemon timeouts pass: the agent's keep-alive task holds the NIC
     await asyncio.sleep(2 * KEEPALIVE)
     assert nic_state(host).addresses == frozenset()
@@ -88,3 +98,25 @@ async def test_agent_without_stn_daemon_fails_at_start_naming_it(
     )
     with pytest.raises(STNError, match=f"STN daemon at {tmp_path / 'none.sock'}: StealInterface"):
         await node.start_agent()
+
+
+async def test_a_slow_vpp_start_does_not_cost_the_nic(
+    node: Node, host: str, daemon: Daemon
+) -> None:
+    """The keep-alives start with the steal: VPP answering several daemon timeouts later
+    (a slow VPP start, hugepages being allocated) must find the NIC still stolen."""
+    use_stn(node, daemon)
+    await asyncio.to_thread(node.sim.stop)
+    agent = Agent(node.settings)
+    node.task = asyncio.create_task(agent.run())
+    await asyncio.sleep(3 * KEEPALIVE)  # the agent waits for VPP all this time
+    assert not node.task.done()
+    assert agent.stolen is not None and not agent.started.is_set()
+    taken = nic_state(host)
+    assert (taken.addresses, taken.up) == (frozenset(), False), "NIC given back while starting"
+    await asyncio.to_thread(node.sim.start)
+    async with asyncio.timeout(30):
+        await agent.started.wait()
+    await asyncio.sleep(2 * KEEPALIVE)
+    assert not node.task.done()
+    assert nic_state(host).addresses == frozenset()

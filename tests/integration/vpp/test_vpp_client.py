@@ -53,7 +53,7 @@ async def test_calls_dumps_and_api_errors(sim: SimThread) -> None:
             )
         assert (err.value.retval, err.value.retriable) == (-59, False)
         with pytest.raises(VPPApiError) as err:
-            await vpp.dump("af_packet_dump")  # a dump the simulator does not implement
+            await vpp.dump("l2_xconnect_dump")  # a dump the simulator does not implement
         assert err.value.retval == -9
         # acl_add_replace_reply carries retval after acl_index; still found and translated.
         with pytest.raises(VPPApiError, match="acl_add_replace: retval -6"):

@@ -24,6 +24,7 @@ from contivpp.model.nat import (
     Nat44StaticMapping,
 )
 from contivpp.model.vpp import (
+    AfPacketLink,
     BridgeDomain,
     BridgeDomainMember,
     Interface,
@@ -170,6 +171,41 @@ def vxlan_first(v: View) -> None:
 def vxlan_second(v: View) -> None:
     i = iface(v, "vx1")
     assert (i["link_mtu"], i["mac"]) == (1400, "02:00:00:00:0a:01")
+
+
+# A host-interface (the uplink NIC): VPP names it host-<ifname>; without an MTU of its own it
+# keeps what VPP read from Linux (the simulator without Linux reports 9000).
+HOST_1 = Interface(
+    name="uplink",
+    kind="af_packet",
+    mac="02:00:00:00:0b:01",
+    ip_addresses=("192.0.2.10/24",),
+    af_packet=AfPacketLink("eth5"),
+)
+HOST_2 = attrs.evolve(HOST_1, enabled=False, ip_addresses=("192.0.2.11/24",))
+HOST_OTHER_NIC = attrs.evolve(HOST_1, af_packet=AfPacketLink("eth6"))
+
+
+def host_first(v: View) -> None:
+    i = iface(v, "uplink")
+    assert (i["dev_type"], i["mac"], i["admin_up"], i["link_up"]) == (
+        "af-packet",
+        "02:00:00:00:0b:01",
+        True,
+        True,
+    )
+    assert [(a["sw_if_index"], a["host_if_name"]) for a in v["af_packets"]] == [("uplink", "eth5")]
+    assert v["ip"]["addresses"]["uplink"] == ["192.0.2.10/24"]
+
+
+def host_second(v: View) -> None:
+    i = iface(v, "uplink")
+    assert (i["admin_up"], i["link_up"], i["link_mtu"]) == (False, False, 9000)
+    assert v["ip"]["addresses"]["uplink"] == ["192.0.2.11/24"]
+
+
+def host_other_nic(v: View) -> None:
+    assert [(a["sw_if_index"], a["host_if_name"]) for a in v["af_packets"]] == [("uplink", "eth6")]
 
 
 # ---- L3 -----------------------------------------------------------------------------------
@@ -359,6 +395,24 @@ CASES = [
         vxlan_first,
         vxlan_second,
         updated=(keys.interface("vx1"),),
+    ),
+    Case(
+        "af_packet",
+        {},
+        _values(HOST_1),
+        _values(HOST_2),
+        host_first,
+        host_second,
+        updated=(keys.interface("uplink"),),
+    ),
+    Case(
+        "af_packet-other-nic",
+        {},
+        _values(HOST_1),
+        _values(HOST_OTHER_NIC),
+        host_first,
+        host_other_nic,
+        recreated=(keys.interface("uplink"),),
     ),
     Case(
         "route",

@@ -126,6 +126,7 @@ def by_names(state: dict[str, Any], chosen_macs_ok: set[str] | None = None) -> d
     return {
         "interfaces": sorted(interfaces, key=repr),
         "taps": rename(taps, "sw_if_index"),
+        "af_packets": rename(state["af_packets"], "sw_if_index"),
         "ip": {
             "tables": ip["tables"],
             "routes": sorted(

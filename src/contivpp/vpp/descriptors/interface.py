@@ -1,4 +1,5 @@
-"""VPP interfaces (loopback, TAP, VXLAN tunnel): lifecycle, VRF, MAC, MTU, admin state.
+"""VPP interfaces (loopback, TAP, VXLAN tunnel, host-interface): lifecycle, VRF, MAC, MTU,
+admin state.
 
 An interface is known by its logical name, which is stored as its VPP tag: that is how a
 resync tells our interfaces from VPP's own (``local0``) and finds their keys again after the
@@ -12,7 +13,9 @@ VRF: VPP refuses to move an interface that has addresses, which is also why a VR
 recreates the interface (with everything that depends on it) rather than updating it.
 Two interfaces with one name (what failed transactions can leave) are cut down to the one with
 the lowest sw_if_index when VPP is read back.
-Kind-specific calls live in :mod:`.loopback`, :mod:`.tap` and :mod:`.vxlan`.
+Kind-specific calls live in :mod:`.loopback`, :mod:`.tap`, :mod:`.vxlan` and
+:mod:`.af_packet`. A host-interface with ``mtu`` 0 keeps the MTU VPP read from its Linux
+interface (VPP's default 9000 would be wrong for a NIC).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from contivpp.model import keys
 from contivpp.model.vpp import Interface, InterfaceAddress, Unnumbered
 from contivpp.reconcile.api import Correlated, Dependency, Key, KeyValue, Retrieved
 from contivpp.vpp.client import Message, VPPClient
-from contivpp.vpp.descriptors import loopback, tap, vxlan
+from contivpp.vpp.descriptors import af_packet, loopback, tap, vxlan
 from contivpp.vpp.descriptors.base import (
     GONE,
     NO_INDEX,
@@ -49,18 +52,24 @@ DEFAULT_MTU = 9000
 ADMIN_UP = 1
 LINUX_IFNAMSIZ = 15
 
-Kind = Literal["loopback", "tap", "vxlan"]
+Kind = Literal["loopback", "tap", "vxlan", "af_packet"]
 _Create = Callable[[VPPClient, Interface], Awaitable[int]]
 _Delete = Callable[[VPPClient, Interface, int], Awaitable[None]]
 _KINDS: dict[str, tuple[_Create, _Delete]] = {
     "loopback": (loopback.create, loopback.delete),
     "tap": (tap.create, tap.delete),
     "vxlan": (vxlan.create, vxlan.delete),
+    "af_packet": (af_packet.create, af_packet.delete),
 }
 
 
 def _mtu(mtu: int) -> int:
     return mtu or DEFAULT_MTU
+
+
+def _keeps_mtu(v: Interface) -> bool:
+    """A host-interface without an MTU of its own keeps its Linux interface's."""
+    return v.kind == "af_packet" and not v.mtu
 
 
 def _normal(v: Interface, wanted: Interface) -> Interface:
@@ -72,7 +81,7 @@ def _normal(v: Interface, wanted: Interface) -> Interface:
     return attrs.evolve(
         v,
         mac=v.mac if wanted.mac else "",
-        mtu=_mtu(v.mtu),
+        mtu=0 if _keeps_mtu(wanted) else _mtu(v.mtu),
         ip_addresses=tuple(sorted(v.ip_addresses)),
         tap=link,
     )
@@ -95,6 +104,14 @@ class InterfaceDescriptor(VppDescriptor[Interface, int]):
             raise invalid(key, "tap", "is required for kind tap and only for it")
         if (value.vxlan is not None) != (value.kind == "vxlan"):
             raise invalid(key, "vxlan", "is required for kind vxlan and only for it")
+        if (value.af_packet is not None) != (value.kind == "af_packet"):
+            raise invalid(key, "af_packet", "is required for kind af_packet and only for it")
+        if value.af_packet is not None:
+            name = value.af_packet.host_if_name
+            if not 0 < len(name) <= LINUX_IFNAMSIZ or any(c == "/" or c.isspace() for c in name):
+                raise invalid(
+                    key, "af_packet.host_if_name", f"needs a Linux name of 1..{LINUX_IFNAMSIZ}"
+                )
         check_range(key, "vrf", value.vrf, 0, NO_INDEX - 1)
         if value.mac:
             check_mac(key, "mac", value.mac)
@@ -145,7 +162,13 @@ class InterfaceDescriptor(VppDescriptor[Interface, int]):
         self, key: Key, old: Interface, new: Interface, metadata: int | None
     ) -> bool:
         a, b = _normal(old, new), _normal(new, new)
-        if (a.kind, a.vrf, a.tap, a.vxlan) != (b.kind, b.vrf, b.tap, b.vxlan):
+        if (a.kind, a.vrf, a.tap, a.vxlan, a.af_packet) != (
+            b.kind,
+            b.vrf,
+            b.tap,
+            b.vxlan,
+            b.af_packet,
+        ):
             return True
         # A TAP's Linux end gets its MTU at creation only.
         return new.kind == "tap" and a.mtu != b.mtu
@@ -177,7 +200,7 @@ class InterfaceDescriptor(VppDescriptor[Interface, int]):
         index = metadata if metadata is not None else self.interfaces.require(new.name)
         if new.mac and new.mac != old.mac:
             await self._set_mac(index, new.mac)
-        if _mtu(new.mtu) != _mtu(old.mtu):
+        if not _keeps_mtu(new) and _mtu(new.mtu) != _mtu(old.mtu):
             await self.call("hw_interface_set_mtu", sw_if_index=index, mtu=_mtu(new.mtu))
         if new.enabled != old.enabled:
             flags = ADMIN_UP if new.enabled else 0
@@ -199,14 +222,15 @@ class InterfaceDescriptor(VppDescriptor[Interface, int]):
         client = self.client
         details = await client.dump("sw_interface_dump", sw_if_index=NO_INDEX)
         self.interfaces.rebuild(details)
-        taps, tunnels, borrowed = await asyncio.gather(
+        taps, tunnels, packets, borrowed = await asyncio.gather(
             tap.read(client),
             vxlan.read(client),
+            af_packet.read(client),
             client.dump("ip_unnumbered_dump", sw_if_index=NO_INDEX),
         )
         donors = {int(d.sw_if_index): int(d.ip_sw_if_index) for d in borrowed}
         believed = {item.key: item.value for item in correlate}
-        ours = [(d, kind) for d in details if d.tag and (kind := _kind(d, taps, tunnels))]
+        ours = [(d, kind) for d in details if d.tag and (kind := _kind(d, taps, tunnels, packets))]
         layer3 = await asyncio.gather(*(self._layer3(int(d.sw_if_index)) for d, _ in ours))
         found: list[tuple[Key, Interface, int]] = []
         for (d, kind), (vrf, addresses) in zip(ours, layer3, strict=True):
@@ -228,6 +252,7 @@ class InterfaceDescriptor(VppDescriptor[Interface, int]):
                 unnumbered_to=(self.interfaces.name_of(donor) or "") if donor is not None else "",
                 tap=link,
                 vxlan=tunnels.get(index),
+                af_packet=packets.get(index),
             )
             found.append((keys.interface(d.tag), value, index))
         removed = await self._remove_duplicates(found)
@@ -288,12 +313,16 @@ class InterfaceDescriptor(VppDescriptor[Interface, int]):
             return
 
 
-def _kind(d: Message, taps: Collection[int], tunnels: Collection[int]) -> Kind | None:
+def _kind(
+    d: Message, taps: Collection[int], tunnels: Collection[int], packets: Collection[int]
+) -> Kind | None:
     index = int(d.sw_if_index)
     if index in taps:
         return "tap"
     if index in tunnels:
         return "vxlan"
+    if index in packets:
+        return "af_packet"
     if d.interface_dev_type == loopback.DEV_TYPE:
         return "loopback"
     return None  # a kind we never create: not ours, whatever its tag says

@@ -76,6 +76,9 @@ def parse_host_port(text: str, what: str) -> Address:
     return host, number
 
 
+#: Interfaces whose frames come from and go to a Linux interface: taps and host-interfaces.
+_HOST_BACKED = ("tap", "af_packet")
+
 #: The ethertypes the forwarder handles (IPv4 and ARP), as they appear on the wire.
 _MODELLED = frozenset({frames.ETH_IP4.to_bytes(2, "big"), frames.ETH_ARP.to_bytes(2, "big")})
 
@@ -257,7 +260,7 @@ class Forwarder:
         else:
             self._dataplane.replace_snapshot(snap)
         self._taps = {
-            (i.host_namespace, i.host_if_name): i for i in snap.interfaces if i.kind == "tap"
+            (i.host_namespace, i.host_if_name): i for i in snap.interfaces if i.kind in _HOST_BACKED
         }
 
     def _sweep(self, dp: Dataplane) -> None:
@@ -361,6 +364,11 @@ class Forwarder:
             self._icmp_error(dp, rx, offending, code)
         elif outcome.result == "left" and outcome.stage == "vxlan":
             self._encapsulate(snap, outcome, dgram.rewritten(outcome.packet, ttl_decrement=1))
+        elif outcome.result == "left" and outcome.stage == "output":
+            # Out of the node through a host-interface (the uplink): onto its Linux wire.
+            out = snap.interface(outcome.sw_if_index) if outcome.sw_if_index is not None else None
+            if out is not None:
+                self._deliver(snap, out, outcome, dgram.rewritten(outcome.packet, ttl_decrement=1))
         else:
             log.debug(
                 "vppsim_forwarder_dropped",
@@ -398,7 +406,9 @@ class Forwarder:
         outcome = dp.originate(dgram.packet(), node=NODE, vrf=vrf)
         snap = dp.node(NODE)
         self.stats["originated"] += 1
-        if outcome.result == "delivered" and outcome.stage != "local":
+        if (outcome.result == "delivered" and outcome.stage != "local") or (
+            outcome.result == "left" and outcome.stage == "output"
+        ):
             out = snap.interface(outcome.sw_if_index) if outcome.sw_if_index is not None else None
             if out is not None:
                 self._deliver(snap, out, outcome, dgram.rewritten(outcome.packet))
@@ -406,7 +416,7 @@ class Forwarder:
             self._encapsulate(snap, outcome, dgram.rewritten(outcome.packet))
 
     def _deliver(self, snap: Snapshot, out: InterfaceState, outcome: Outcome, data: bytes) -> None:
-        if out.kind != "tap":
+        if out.kind not in _HOST_BACKED:
             self.stats["not_a_tap"] += 1
             return
         next_hop = outcome.next_hop or outcome.packet.dst
@@ -427,12 +437,12 @@ class Forwarder:
 
     def _write_tap(self, itf: InterfaceState, frame: bytes) -> None:
         linux = self.sim.state.linux
-        tap = linux.taps.get((itf.host_namespace, itf.host_if_name)) if linux else None
-        if tap is None:
+        fd = linux.fd_of(itf.host_namespace, itf.host_if_name) if linux else None
+        if fd is None:
             self.stats["no_host_tap"] += 1
             return
         try:
-            os.write(tap.fd, frame)
+            os.write(fd, frame)
             self.stats["tx"] += 1
         except OSError:  # the pod's end is down or its queue full: the frame is lost
             self.stats["tx_failed"] += 1

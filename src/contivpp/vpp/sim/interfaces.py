@@ -22,6 +22,7 @@ from contivpp.vpp.sim.registry import Call, HandlerTable, SimError
 from contivpp.vpp.sim.wire import NO_INDEX, Fields, Msg, mac_str
 
 if TYPE_CHECKING:
+    from contivpp.vpp.sim.af_packet import AfPacket
     from contivpp.vpp.sim.state import SimState
 
 log = structlog.get_logger(__name__)
@@ -133,6 +134,8 @@ class InterfacesState:
     bvi_of: dict[int, int] = attrs.field(factory=dict)
     tap_ids: Bitmap = attrs.field(factory=Bitmap)
     taps: dict[int, Tap] = attrs.field(factory=dict)
+    #: Host-interfaces (af_packet plugin), by sw_if_index.
+    af_packets: dict[int, AfPacket] = attrs.field(factory=dict)
 
     def get(self, sw_if_index: int) -> Interface | None:
         return self.by_index.get(sw_if_index)
@@ -154,6 +157,7 @@ class InterfacesState:
         return {
             "interfaces": [self.by_index[i].snapshot() for i in sorted(self.by_index)],
             "taps": [self.taps[i].snapshot() for i in sorted(self.taps)],
+            "af_packets": [self.af_packets[i].snapshot() for i in sorted(self.af_packets)],
         }
 
 

@@ -1,10 +1,16 @@
-"""Real Linux taps for the simulator's ``tap_create_*`` (``--linux-taps``).
+"""Real Linux taps for the simulator's ``tap_create_*`` and AF_PACKET sockets for its
+``af_packet_create_*`` (``--linux-taps``).
 
 With this enabled the simulator's taps exist on the host the way VPP's do, so the CNI plugin and
 the integration tests can see the host end, move it into a pod namespace and address it. Like
 VPP's tapv2 driver, a tap is opened on ``/dev/net/tun`` and the file descriptor is kept: when the
 simulator exits (or crashes) the kernel removes every non-persistent tap, exactly as it does when
 VPP dies. Host-side configuration uses pyroute2 (netlink), mapped to VPP's error codes.
+
+A host-interface (``host-<ifname>``) binds a raw AF_PACKET socket to an existing Linux interface
+of the simulator's own network namespace (VPP's af_packet plugin has no namespace option
+either), bringing the Linux interface up first as ``af_packet_create_if`` does. The socket
+ignores the frames the simulator itself sends (``PACKET_IGNORE_OUTGOING``).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import concurrent.futures
 import fcntl
 import ipaddress
 import os
+import socket
 import struct
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +43,10 @@ _IFF_TUN = 0x0001
 _IFF_TAP = 0x0002
 _IFF_NO_PI = 0x1000
 _IFREQ = struct.Struct("16sH")
+# linux/if_ether.h, linux/if_packet.h
+_ETH_P_ALL = 0x0003
+_SOL_PACKET = 263
+_PACKET_IGNORE_OUTGOING = 23
 
 
 class HostError(Exception):
@@ -83,6 +94,8 @@ class LinuxTaps:
 
     #: By (netns, host interface name): every pod's tap is "eth0", each in its own netns.
     taps: dict[tuple[str, str], _OpenTap] = attrs.field(factory=dict)
+    #: AF_PACKET sockets of host-interfaces, by Linux interface name (our own netns, "").
+    packets: dict[str, socket.socket] = attrs.field(factory=dict)
     listener: TapListener | None = None
     # pyroute2 0.9's blocking API drives an asyncio loop of its own and refuses to run inside
     # the simulator's running loop, so netlink work happens on this one worker thread (the
@@ -116,13 +129,64 @@ class LinuxTaps:
         os.close(tap.fd)
         log.info("vppsim_tap_host_deleted", host_if_name=name)
 
+    def fd_of(self, netns: str, name: str) -> int | None:
+        """The descriptor frames for the Linux interface ``name`` in ``netns`` are written to:
+        a tap's, or a host-interface's packet socket (those are in our netns only)."""
+        tap = self.taps.get((netns, name))
+        if tap is not None:
+            return tap.fd
+        sock = self.packets.get(name) if not netns else None
+        return sock.fileno() if sock is not None else None
+
+    def open_packet(self, name: str) -> int:
+        """``af_packet_create_if``'s host side: the Linux interface must exist (else
+        INVALID_INTERFACE), is set up, and gets a raw socket bound to it. Its MTU
+        (``af_packet_read_mtu``: the host-interface's MTU is the Linux one)."""
+        try:
+            index = socket.if_nametoindex(name)
+        except OSError as exc:
+            raise HostError(rv.INVALID_INTERFACE, f"host interface {name!r}: {exc}") from exc
+        mtu = self._netlink.submit(self._set_up, index, name).result()
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
+        try:
+            sock.setsockopt(_SOL_PACKET, _PACKET_IGNORE_OUTGOING, 1)
+            sock.bind((name, _ETH_P_ALL))
+        except OSError as exc:
+            sock.close()
+            raise HostError(rv.SYSCALL_ERROR_1, f"AF_PACKET socket on {name}: {exc}") from exc
+        self.packets[name] = sock
+        if self.listener is not None:
+            self.listener.tap_opened("", name, sock.fileno())
+        log.info("vppsim_af_packet_opened", host_if_name=name, mtu=mtu)
+        return mtu
+
+    def close_packet(self, name: str) -> None:
+        sock = self.packets.pop(name, None)
+        if sock is None:
+            return
+        if self.listener is not None:
+            self.listener.tap_closing("", name, sock.fileno())
+        sock.close()
+        log.info("vppsim_af_packet_closed", host_if_name=name)
+
+    @staticmethod
+    def _set_up(index: int, name: str) -> int:
+        try:
+            with IPRoute() as ipr:
+                ipr.link("set", index=index, state="up")
+                return int(ipr.get_links(index)[0].get_attr("IFLA_MTU"))
+        except Exception as exc:  # pyroute2 raises NetlinkError, OSError ...
+            raise HostError(rv.SYSCALL_ERROR_1, f"setting {name} up: {exc}") from exc
+
     def close(self) -> None:
-        """Release every tap, like VPP exiting (persistent ones survive it)."""
+        """Release every tap and packet socket, like VPP exiting (persistent taps survive)."""
         for (netns, name), tap in list(self.taps.items()):
             if self.listener is not None:
                 self.listener.tap_closing(netns, name, tap.fd)
             os.close(tap.fd)
         self.taps.clear()
+        for name in list(self.packets):
+            self.close_packet(name)
         self._netlink.shutdown(wait=True)
 
     @staticmethod

@@ -28,7 +28,17 @@ from contivpp.errors import VPPError
 from contivpp.vpp import apidefs
 from contivpp.vpp import retvals as rv
 from contivpp.vpp.apidefs import ApiDefinitions, Service
-from contivpp.vpp.sim import acl, control, interfaces, ip, l2, nat, nat_sessions, vxlan
+from contivpp.vpp.sim import (
+    acl,
+    af_packet,
+    control,
+    interfaces,
+    ip,
+    l2,
+    nat,
+    nat_sessions,
+    vxlan,
+)
 from contivpp.vpp.sim.forwarder import CLIENT_NAME, Forwarder, VxlanConfig
 from contivpp.vpp.sim.linux import LinuxTaps
 from contivpp.vpp.sim.protocol import (
@@ -65,7 +75,7 @@ def read_only(name: str) -> bool:
 
 def all_handlers() -> HandlerTable:
     table = HandlerTable()
-    for module in (control, interfaces, ip, l2, vxlan, nat, nat_sessions, acl):
+    for module in (control, interfaces, af_packet, ip, l2, vxlan, nat, nat_sessions, acl):
         table.merge(module.handlers)
     return table
 
