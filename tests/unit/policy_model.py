@@ -28,7 +28,7 @@ import asyncio
 import shutil
 import tempfile
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from itertools import count
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -229,71 +229,67 @@ def sim_nodes() -> Iterator[SimNodes]:
 # ---- the judge ---------------------------------------------------------------------------------
 
 
-class ModelJudge:
-    """Judges a :class:`~policy_scenarios.Cluster`'s probes with the forwarding model over
-    simulators programmed from the rendered config. ``prefix`` names this world's simulators
-    (reusing a prefix reuses the simulators: only the difference is programmed)."""
+Pair = tuple[str, str]
 
-    def __init__(self, nodes: SimNodes, prefix: str) -> None:
-        self.nodes = nodes
-        self.prefix = prefix
-        self.dataplane: Dataplane | None = None
-        self._held: dict[str, dict[Any, Any]] = {}
-        self._ports = count(40000)
-        self.connections = 0
 
-    def sync(self, c: Cluster) -> Dataplane:
-        """Program every node with the cluster as it is now; the model over their snapshots."""
-        snapshots = [
-            self.nodes.program(f"{self.prefix}/{node}", node, vpp_desired(c, node))
-            for node in sorted(set(c.nodes.values()))
-        ]
+class ModelVerdicts:
+    """The model's verdicts over snapshots of the nodes as they are now. ``tap_of`` names a
+    pod's TAP (its VPP tag, from the container ID the pod was wired with)."""
+
+    def __init__(
+        self,
+        snapshots: list[Snapshot],
+        tap_of: Callable[[str], str],
+        c: Cluster,
+        ports: Iterator[int],
+    ) -> None:
         labels = {
-            node: {pod_tap(p): p for p, n in c.nodes.items() if n == node}
+            node: {tap_of(p): p for p, n in c.nodes.items() if n == node}
             for node in set(c.nodes.values())
         }
         self.dataplane = Dataplane(snapshots, labels)
         self._held = {snap.node: session_flows(snap) for snap in snapshots}
-        return self.dataplane
+        self.tap_of = tap_of
+        self._ports = ports
+        self.connections = 0
 
     def _fresh(self) -> Dataplane:
         """The model with only the sessions VPP holds: one connection's own state."""
         dp = self.dataplane
-        assert dp is not None, "sync first"
         dp.state = {node: NodeState(nat_flows=dict(flows)) for node, flows in self._held.items()}
         return dp
+
+    def destination(self, c: Cluster, to: str, protocol: int, port: int) -> tuple[str, int]:
+        """Where a client sends to reach pod ``to`` on ``port``: its IP, or its Service."""
+        if c.via_service:
+            return service_of(c, to)[1], service_port(protocol, port)
+        return c.ip(to), port
 
     def connect(self, c: Cluster, frm: str, to: str, protocol: int, port: int) -> bool:
         """Whether a connection from pod ``frm`` to pod ``to`` (through its Service in a
         ``via_service`` world) is set up: the request and the reply both delivered."""
         dp = self._fresh()
-        if c.via_service:
-            dst, dport = service_of(c, to)[1], service_port(protocol, port)
-        else:
-            dst, dport = c.ip(to), port
-        client = (c.nodes[frm], pod_tap(frm), c.ip(frm))
-        server = (c.nodes[to], pod_tap(to), c.ip(to), port)
-        return self._connect(
-            dp, Packet(c.ip(frm), dst, protocol, self._sport(), dport), client, server
-        )
+        dst, dport = self.destination(c, to, protocol, port)
+        client = (c.nodes[frm], self.tap_of(frm), c.ip(frm))
+        server = (c.nodes[to], self.tap_of(to), c.ip(to), port)
+        packet = Packet(c.ip(frm), dst, protocol, self._sport(), dport)
+        return self._connect(dp, packet, client, server)
 
     def host_connects(self, c: Cluster, pod: str, protocol: int, port: int) -> tuple[bool, bool]:
         """(node -> pod, pod -> node): the pod's own node reaching it and being reached."""
         dp = self._fresh()
-        node = c.nodes[pod]
+        node, tap = c.nodes[pod], self.tap_of(pod)
         host = host_ip(node)
-        tap = dp.node(node).interface_named(pod_tap(pod))
-        assert tap is not None, pod
         into = self._connect(
             dp,
             Packet(host, c.ip(pod), protocol, self._sport(), port),
             (node, "", host),
-            (node, pod_tap(pod), c.ip(pod), port),
+            (node, tap, c.ip(pod), port),
         )
         out = self._connect(
             dp,
             Packet(c.ip(pod), host, protocol, self._sport(), port),
-            (node, pod_tap(pod), c.ip(pod)),
+            (node, tap, c.ip(pod)),
             (node, "", host, port),
         )
         return into, out
@@ -326,6 +322,45 @@ class ModelJudge:
             packet.proto not in (TCP, UDP) and reply.packet.src == packet.dst
         ), explain(reply)
         return True
+
+
+class ModelJudge:
+    """Judges a :class:`~policy_scenarios.Cluster`'s probes with the forwarding model over
+    simulators programmed from the rendered config. ``prefix`` names this world's simulators
+    (reusing a prefix reuses the simulators: only the difference is programmed)."""
+
+    def __init__(self, nodes: SimNodes, prefix: str) -> None:
+        self.nodes = nodes
+        self.prefix = prefix
+        self.model: ModelVerdicts | None = None
+        self._ports = count(40000)
+
+    @property
+    def connections(self) -> int:
+        return 0 if self.model is None else self.model.connections
+
+    def sync(self, c: Cluster) -> Dataplane:
+        """Program every node with the cluster as it is now; the model over their snapshots."""
+        snapshots = [
+            self.nodes.program(f"{self.prefix}/{node}", node, vpp_desired(c, node))
+            for node in sorted(set(c.nodes.values()))
+        ]
+        before = self.connections
+        self.model = ModelVerdicts(snapshots, pod_tap, c, self._ports)
+        self.model.connections = before
+        return self.model.dataplane
+
+    def verdicts(self, c: Cluster, pairs: list[Pair], protocol: int, port: int) -> dict[Pair, bool]:
+        model = self.model
+        assert model is not None, "sync first"
+        return {(f, t): model.connect(c, f, t, protocol, port) for f, t in pairs}
+
+    def host_verdicts(
+        self, c: Cluster, pods: list[str], protocol: int, port: int
+    ) -> dict[str, tuple[bool, bool]]:
+        model = self.model
+        assert model is not None, "sync first"
+        return {pod: model.host_connects(c, pod, protocol, port) for pod in pods}
 
 
 def _delivered_to(outcome: Outcome, node: str, tap: str, ip: str, port: int, dp: Dataplane) -> None:

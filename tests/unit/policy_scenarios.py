@@ -38,12 +38,17 @@ class Judge(Protocol):
     def sync(self, c: Cluster) -> object:
         """Make the nodes hold the cluster as it is now (before a check's probes)."""
 
-    def connect(self, c: Cluster, frm: str, to: str, protocol: int, port: int) -> bool:
-        """Whether pod ``frm`` connects to pod ``to`` (through its Service when the cluster
-        is ``via_service``) on ``protocol``/``port``: the request and its reply arrive."""
+    def verdicts(
+        self, c: Cluster, pairs: list[tuple[str, str]], protocol: int, port: int
+    ) -> dict[tuple[str, str], bool]:
+        """For each (from, to) pair of pods: whether ``from`` connects to ``to`` (through its
+        Service when the cluster is ``via_service``) on ``protocol``/``port``: the request
+        and its reply arrive."""
 
-    def host_connects(self, c: Cluster, pod: str, protocol: int, port: int) -> tuple[bool, bool]:
-        """(the pod's node connects to it, it connects to its node)."""
+    def host_verdicts(
+        self, c: Cluster, pods: list[str], protocol: int, port: int
+    ) -> dict[str, tuple[bool, bool]]:
+        """For each pod: (its node connects to it, it connects to its node)."""
 
 
 class Reach:
@@ -114,6 +119,8 @@ class Cluster:
     pods: dict[str, k8s.Pod] = attrs.Factory(dict)
     nodes: dict[str, str] = attrs.Factory(dict)
     policies: dict[tuple[str, str], k8s.NetworkPolicy] = attrs.Factory(dict)
+    #: The policies as applied (API objects), for judges that write them as the KSR does.
+    raw_policies: dict[tuple[str, str], dict[str, Any]] = attrs.Factory(dict)
     checks: int = 0
 
     def add_namespace(self, name: str, **labels: str) -> None:
@@ -151,22 +158,26 @@ class Cluster:
         policy = k8s.parse_object(raw)
         assert isinstance(policy, k8s.NetworkPolicy)
         self.policies[(policy.namespace, policy.name)] = policy
+        self.raw_policies[(policy.namespace, policy.name)] = raw
 
     def delete(self, ns: str, name: str) -> None:
         del self.policies[(ns, name)]
+        del self.raw_policies[(ns, name)]
 
     def check(self, reach: Reach, *probes: Probe) -> None:
         self.judge.sync(self)
         for protocol, port in probes or ((TCP, 80),):
-            wrong = []
-            for (frm, to), expected in sorted(reach.table.items()):
-                got = self.judge.connect(self, frm, to, protocol, port)
-                if got != expected:
-                    wrong.append(f"{frm} -> {to}: expected {expected}, got {got}")
+            pairs = sorted(reach.table)
+            got = self.judge.verdicts(self, pairs, protocol, port)
+            wrong = [
+                f"{frm} -> {to}: expected {reach.table[(frm, to)]}, got {got[(frm, to)]}"
+                for frm, to in pairs
+                if got[(frm, to)] != reach.table[(frm, to)]
+            ]
             assert not wrong, f"{PROTO_NAMES[protocol]}/{port}:\n" + "\n".join(wrong)
             # The node itself reaches every pod and is reached by them, whatever the policies.
-            for pod in reach.pods:
-                assert self.judge.host_connects(self, pod, protocol, port) == (True, True), pod
+            hosts = self.judge.host_verdicts(self, list(reach.pods), protocol, port)
+            assert all(v == (True, True) for v in hosts.values()), hosts
         self.checks += 1
 
 
