@@ -93,15 +93,9 @@ for port in ports:
 def probe(ident, proto, host, port, timeout):
     try:
         if proto == "tcp":
-            s = socket.create_connection((host, port), timeout=timeout)
-            s.sendall(b"hello")
-            data = b""
-            while True:
-                chunk = s.recv(100)
-                if not chunk:
-                    break
-                data += chunk
-            s.close()
+            with socket.create_connection((host, port), timeout=timeout) as s:
+                s.sendall(b"hello")
+                data = s.makefile("rb").read()  # the server answers its name and closes
             say(f"{ident} CONNECTED {data.decode()} {host}")
         else:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
