@@ -10,9 +10,10 @@ too, bound to its VPP-host link address.
 
 For every check of a scenario, the Kubernetes objects (namespaces, pods, policies, and the
 Services in the ClusterIP world) are written to etcd as the KSR writes them; once the agent
-has handled them all, VPP is read back over the binary API and every probe is answered twice:
-by the forwarding model (``policy_model.ModelVerdicts``, what ``contivpp trace --reply`` runs)
-and by real packets. Both must be equal, and equal to the scenario's expectation.
+has handled them all, VPP is read back over the binary API and every probe is answered three
+times: by the forwarding model (``policy_model.ModelVerdicts``), by ``contivpp trace --reply``'s
+entry points (``trace.build_request`` / ``trace.run``) over the same snapshot, and by real
+packets. All three must be equal, and equal to the scenario's expectation.
 
 Every scenario runs on pod IPs; a subset, one per rule shape, also through ClusterIPs
 (``CLUSTER_IP_SCENARIOS``). Not covered with real packets: SCTP probes (the test hosts'
@@ -47,7 +48,7 @@ from agent_harness import Node, Pod
 from policy_model import ModelVerdicts, host_ip, service_of, service_port
 from policy_scenarios import SCENARIOS, TCP, UDP, Cluster, make_cluster
 
-from contivpp.dataplane import read_snapshot
+from contivpp.dataplane import read_snapshot, trace
 from contivpp.datastore import keys as object_keys
 from contivpp.datastore.etcd import EtcdStore
 from contivpp.datastore.values import decode_value, encode_object
@@ -381,6 +382,15 @@ class TrafficJudge:
         self.probes += len(jobs)
         return [self.world.helpers[client].result(ident) for client, ident in idents]
 
+    def _traced(self, src: str, host: str, port: int, protocol: int) -> bool:
+        """What ``contivpp trace --reply SRC HOST:PORT/PROTO`` says of the flow (its library
+        entry points, in-process, over the same snapshot): request and reply delivered."""
+        assert self.model is not None
+        destination = f"{host}:{port}/{PROTO[protocol]}"
+        request = trace.build_request(src, destination, node=NODE, reply=True)
+        snapshots = list(self.model.dataplane.snapshots.values())
+        return trace.exit_code(trace.run(request, snapshots)) == 0
+
     @staticmethod
     def _verdict(outcome: str, answerer: str, host: str, what: str) -> bool:
         if outcome == "TIMEOUT":
@@ -407,8 +417,15 @@ class TrafficJudge:
             pair: self._verdict(outcome, job[4], job[2], f"{pair[0]} -> {pair[1]}")
             for pair, job, outcome in zip(pairs, jobs, outcomes, strict=True)
         }
-        disagree = [f"{f} -> {t}: model {expected[(f, t)]}, packets {real[(f, t)]}"
-                    for f, t in pairs if expected[(f, t)] != real[(f, t)]]  # fmt: skip
+        traced = {
+            pair: self._traced(c.ip(pair[0]), job[2], job[3], protocol)
+            for pair, job in zip(pairs, jobs, strict=True)
+        }
+        disagree = [
+            f"{f} -> {t}: model {expected[(f, t)]}, trace {traced[(f, t)]}, packets {real[(f, t)]}"
+            for f, t in pairs
+            if not expected[(f, t)] == traced[(f, t)] == real[(f, t)]
+        ]
         assert not disagree, f"{PROTO[protocol]}/{port}:\n" + "\n".join(disagree)
         return real
 
