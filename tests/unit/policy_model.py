@@ -15,8 +15,9 @@ the test with the model's trace, so a broken topology can never pass as a denied
 Every connection is judged on its own: the model's sessions (ACL reflect, NAT) start from
 what VPP holds for each connection, and are kept between its request and its reply. Sharing
 them across probes would let one probe answer another: SCTP has no ports the ACL plugin
-parses, so a's denied attempt to reach b leaves a reflect session that lets b reach a (what
-VPP really does; ``test_sctp_attempt_opens_the_reverse_direction`` pins it).
+parses, so any SCTP packet a sent to b (allowed or not) leaves a reflect session on a's TAP
+that lets b's SCTP reach a (what VPP really does;
+``test_sctp_attempt_opens_the_reverse_direction`` pins it).
 
 The scenario code is synchronous, so the simulators, clients and schedulers live on a
 background event loop (:class:`SimNodes`) and each check waits for it.
@@ -147,7 +148,7 @@ def node_state(c: Cluster, node: str) -> ClusterState:
 
 
 def vpp_desired(c: Cluster, node: str) -> dict[Key, object]:
-    """The part of ``node``'s desired set that lives in VPP (Linux-side values are the CNI's)."""
+    """The part of ``node``'s desired set that lives in VPP (there is no Linux side here)."""
     return {
         k: v for k, v in render(node_state(c, node), strict=True).items() if k.startswith("vpp/")
     }
