@@ -3,33 +3,52 @@
 Namespaces x/y/z with pods a/b/c each (labels ``ns=<name>`` / ``pod=<name>``, container ports
 named ``serve-<port>-<proto>`` like upstream's agnhost servers). A scenario applies policies
 written from the Kubernetes documentation and the e2e suite, and checks truth tables: every
-ordered pair of pods probed through the ACL dataplane model (``policy_dataplane``) on the
-protocols and ports it names. The expected tables are built the way upstream builds them
-(start all-allowed, then ``expect_all_ingress`` / ``expect_peer`` / ...), from the
-scenario's statement, never from the code under test. Loopback (a pod to itself) is left
-out, as upstream does. Used by the unit truth tables and by the simulator test
-(``tests/integration/vpp_descriptors/test_policy_acls_sim.py``), which passes ``program``
-to run the rendered ACLs through the reconciler into a simulator and read them back.
+ordered pair of pods probed on the protocols and ports it names. The expected tables are
+built the way upstream builds them (start all-allowed, then ``expect_all_ingress`` /
+``expect_peer`` / ...), from the scenario's statement, never from the code under test.
+Loopback (a pod to itself) is left out, as upstream does.
+
+Who answers a probe is the cluster's :class:`Judge`: the forwarding model over simulators
+programmed with the rendered config (``policy_model.ModelJudge``, the unit truth tables), or
+real sockets in the pods' network namespaces on a running agent, checked against the model
+on the same VPP (``tests/integration/dataplane/test_policy_traffic.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 import attrs
-from policy_dataplane import SCTP, TCP, UDP, AclPlane, Dataplane, Endpoint, host
 
+from contivpp.dataplane import TCP, UDP
 from contivpp.events import k8s
-from contivpp.renderers.policies import LocalPolicyPod, NodePolicyContext, render_policies
 
+SCTP = 132
 NAMESPACES = ("x", "y", "z")
 POD_NAMES = ("a", "b", "c")
 PROTO_NAMES = {TCP: "TCP", UDP: "UDP", SCTP: "SCTP"}
 
 Probe = tuple[int, int]  # (protocol, port)
-#: (node, rendered values) -> the values to judge (e.g. as read back from a VPP).
-Program = Callable[[str, dict[Any, object]], Mapping[Any, object]]
+
+
+class Judge(Protocol):
+    """Answers the probes of a cluster's checks."""
+
+    def sync(self, c: Cluster) -> object:
+        """Make the nodes hold the cluster as it is now (before a check's probes)."""
+
+    def verdicts(
+        self, c: Cluster, pairs: list[tuple[str, str]], protocol: int, port: int
+    ) -> dict[tuple[str, str], bool]:
+        """For each (from, to) pair of pods: whether ``from`` connects to ``to`` (through its
+        Service when the cluster is ``via_service``) on ``protocol``/``port``: the request
+        and its reply arrive."""
+
+    def host_verdicts(
+        self, c: Cluster, pods: list[str], protocol: int, port: int
+    ) -> dict[str, tuple[bool, bool]]:
+        """For each pod: (its node connects to it, it connects to its node)."""
 
 
 class Reach:
@@ -80,35 +99,45 @@ def _upstream_ports() -> tuple[k8s.ContainerPort, ...]:
     )
 
 
+def default_ip(node: str, index: int) -> str:
+    """A pod's address: the ``index``-th pod of ``node`` (node-N has the pod subnet 10.1.N.0/24)."""
+    return f"10.1.{node[-1]}.{index + 10}"
+
+
 @attrs.define
 class Cluster:
-    """The scenario's world, rendered per node and probed through the ACL dataplane."""
+    """The scenario's world: namespaces, pods on nodes, policies; probed through ``judge``.
+
+    ``addresses`` gives a pod its IP (pod key, node, index of the pod on its node): by
+    default :func:`default_ip`; a real node passes the addresses its IPAM gave."""
 
     two_nodes: bool
     via_service: bool
+    judge: Judge
+    addresses: Callable[[str, str, int], str] = lambda _pod, node, index: default_ip(node, index)
     namespaces: dict[str, k8s.Labels] = attrs.Factory(dict)
     pods: dict[str, k8s.Pod] = attrs.Factory(dict)
     nodes: dict[str, str] = attrs.Factory(dict)
     policies: dict[tuple[str, str], k8s.NetworkPolicy] = attrs.Factory(dict)
-    planes: dict[str, AclPlane] = attrs.Factory(dict)
+    #: The policies as applied (API objects), for judges that write them as the KSR does.
+    raw_policies: dict[tuple[str, str], dict[str, Any]] = attrs.Factory(dict)
     checks: int = 0
-    program: Program | None = None
 
     def add_namespace(self, name: str, **labels: str) -> None:
         self.namespaces[name] = tuple(sorted({"ns": name, **labels}.items()))
 
     def add_pod(self, ns: str, name: str, node: str) -> None:
-        node_index = int(node[-1])
-        index = len([p for p, n in self.nodes.items() if n == node]) + 10
-        self.pods[f"{ns}/{name}"] = k8s.Pod(
+        index = len([p for p, n in self.nodes.items() if n == node])
+        key = f"{ns}/{name}"
+        self.pods[key] = k8s.Pod(
             ns,
             name,
             labels=(("pod", name),),
             node_name=node,
-            ip=f"10.1.{node_index}.{index}",
+            ip=self.addresses(key, node, index),
             ports=_upstream_ports(),
         )
-        self.nodes[f"{ns}/{name}"] = node
+        self.nodes[key] = node
 
     def ip(self, pod: str) -> str:
         return self.pods[pod].ip
@@ -129,65 +158,38 @@ class Cluster:
         policy = k8s.parse_object(raw)
         assert isinstance(policy, k8s.NetworkPolicy)
         self.policies[(policy.namespace, policy.name)] = policy
+        self.raw_policies[(policy.namespace, policy.name)] = raw
 
     def delete(self, ns: str, name: str) -> None:
         del self.policies[(ns, name)]
-
-    def _render(self) -> Dataplane:
-        for node in sorted(set(self.nodes.values())):
-            local = [
-                LocalPolicyPod(f"tap-{key.replace('/', '-')}", pod)
-                for key, pod in sorted(self.pods.items())
-                if self.nodes[key] == node
-            ]
-            values = render_policies(
-                local,
-                list(self.policies.values()),
-                self.namespaces,
-                list(self.pods.values()),
-                NodePolicyContext((f"172.30.{node[-1]}.0/24",)),
-            ).values
-            plane = AclPlane(values if self.program is None else self.program(node, values))
-            if node in self.planes:  # VPP keeps its sessions across ACL replacements
-                plane.sessions = self.planes[node].sessions
-            self.planes[node] = plane
-        return Dataplane(self.planes)
-
-    def _endpoint(self, pod: str) -> Endpoint:
-        return Endpoint(self.nodes[pod], self.ip(pod), f"tap-{pod.replace('/', '-')}")
-
-    def _service(self, pod: str, port: int) -> tuple[str, int] | None:
-        if not self.via_service:
-            return None
-        index = sorted(self.pods).index(pod)
-        return f"10.96.0.{index + 10}", port + 1000
+        del self.raw_policies[(ns, name)]
 
     def check(self, reach: Reach, *probes: Probe) -> None:
-        dataplane = self._render()
+        self.judge.sync(self)
         for protocol, port in probes or ((TCP, 80),):
-            wrong = []
-            for (frm, to), expected in sorted(reach.table.items()):
-                got = dataplane.connect(
-                    self._endpoint(frm),
-                    self._endpoint(to),
-                    protocol,
-                    port,
-                    self._service(to, port),
-                )
-                if got != expected:
-                    wrong.append(f"{frm} -> {to}: expected {expected}, got {got}")
+            pairs = sorted(reach.table)
+            got = self.judge.verdicts(self, pairs, protocol, port)
+            wrong = [
+                f"{frm} -> {to}: expected {reach.table[(frm, to)]}, got {got[(frm, to)]}"
+                for frm, to in pairs
+                if got[(frm, to)] != reach.table[(frm, to)]
+            ]
             assert not wrong, f"{PROTO_NAMES[protocol]}/{port}:\n" + "\n".join(wrong)
             # The node itself reaches every pod and is reached by them, whatever the policies.
-            for pod in reach.pods:
-                node = self.nodes[pod]
-                node_host = host(node, f"172.30.{node[-1]}.2")
-                assert dataplane.connect(node_host, self._endpoint(pod), protocol, port), pod
-                assert dataplane.connect(self._endpoint(pod), node_host, protocol, port), pod
+            hosts = self.judge.host_verdicts(self, list(reach.pods), protocol, port)
+            assert all(v == (True, True) for v in hosts.values()), hosts
         self.checks += 1
 
 
-def make_cluster(two_nodes: bool, via_service: bool, program: Program | None = None) -> Cluster:
-    c = Cluster(two_nodes, via_service, program=program)
+def make_cluster(
+    two_nodes: bool,
+    via_service: bool,
+    judge: Judge,
+    addresses: Callable[[str, str, int], str] | None = None,
+) -> Cluster:
+    c = Cluster(two_nodes, via_service, judge)
+    if addresses is not None:
+        c.addresses = addresses
     for ns in NAMESPACES:
         c.add_namespace(ns)
         for name in POD_NAMES:

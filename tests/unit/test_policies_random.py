@@ -1,4 +1,5 @@
-"""Random policies: the ACL dataplane agrees with a per-packet reading of the specification.
+"""Random policies: VPP, as the forwarding model reads it, agrees with a per-packet reading of
+the specification.
 
 The scenario tables cover what upstream tests; this covers combinations nobody wrote down
 (several policies, mixed directions, blocks of local sources inside other pods' tables,
@@ -7,6 +8,11 @@ Kubernetes API reference: isolation per direction, rules/peers/ports ORed, podSe
 namespaceSelector, ipBlock minus except, named ports of the destination pod, endPort. It
 shares no code with the renderer. The one deviation it knows is the documented one: SCTP
 ports are not matched by VPP, so an SCTP port spec allows every SCTP port.
+
+The verdicts come from ``policy_model.ModelJudge``: the rendered config reconciled into
+simulators, read back over the binary API and forwarded by ``contivpp.dataplane``. The
+simulators of each world (one or two nodes, pod IP or ClusterIP) are reused from example to
+example: only the difference is programmed.
 """
 
 from __future__ import annotations
@@ -14,14 +20,16 @@ from __future__ import annotations
 from ipaddress import ip_address, ip_network
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from policy_dataplane import SCTP, TCP, UDP
-from policy_scenarios import PROTO_NAMES, Cluster, Reach, make_cluster
+from policy_model import ModelJudge, SimNodes, sim_nodes
+from policy_scenarios import PROTO_NAMES, SCTP, TCP, UDP, Cluster, Reach, make_cluster
 
 from contivpp.events import k8s
 
 PROBES = ((TCP, 80), (TCP, 81), (UDP, 80), (SCTP, 81))
+nodes = pytest.fixture(scope="module")(sim_nodes)
 NAME_LABEL = "kubernetes.io/metadata.name"
 
 
@@ -187,10 +195,15 @@ _world = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(_world)
-def test_acl_dataplane_matches_the_specification(world: dict[str, Any]) -> None:
-    c = make_cluster(world["two_nodes"], world["via_service"])
+def test_vpp_matches_the_specification(nodes: SimNodes, world: dict[str, Any]) -> None:
+    judge = ModelJudge(nodes, f"random/{world['two_nodes']}/{world['via_service']}")
+    c = make_cluster(world["two_nodes"], world["via_service"], judge)
     c.label_namespace(world["team_ok"], team="ok")
     c.add_ports("x/b", ("web", 81, "TCP"))
     c.add_ports("y/a", ("web", 80, "TCP"))

@@ -916,7 +916,19 @@ class _Walk:
                     "out2in: no session or mapping, forwarding off: dropped (NO_TRANSLATION)",
                     itf,
                 )
-            self.nat_pass(snap, itf, "out2in: no session or mapping, forwarding on: not translated")
+            # create_bypass_for_fwd (nat44_ed_out2in.c): forwarding registers an identity
+            # session whose i2o flow (the reverse 5-tuple, in the receiving FIB) carries the
+            # reply untranslated, also through an output-feature interface's in2out, which
+            # would otherwise source-NAT it to a pool address.
+            reverse = (itf.vrf, packet.proto, packet.dst, dport, packet.src, sport)
+            bypass = Flow(packet.dst, dport, packet.src, sport, itf.vrf, "forwarding bypass")
+            self.dp.state[snap.node].nat_flows.setdefault(reverse, bypass)
+            self.nat_pass(
+                snap,
+                itf,
+                "out2in: no session or mapping, forwarding on: not translated "
+                "(bypass session for the reply)",
+            )
             return None
         if isinstance(mapping, NatStaticMapping) and mapping.identity:
             self.nat_pass(snap, itf, f"out2in: identity mapping {mapping.local_ip}: not translated")

@@ -131,9 +131,10 @@ class Node:
 
 
 class Pod:
-    def __init__(self, node: Node, name: str) -> None:
+    def __init__(self, node: Node, name: str, namespace: str = "default") -> None:
         self.node = node
         self.name = name
+        self.namespace = namespace
         self.netns_name = f"ctv-{uuid.uuid4().hex[:10]}"
         self.netns = f"/var/run/netns/{self.netns_name}"
         self.container_id = uuid.uuid4().hex + uuid.uuid4().hex
@@ -154,7 +155,9 @@ class Pod:
             "CNI_NETNS": self.netns,
             "CNI_IFNAME": "eth0",
             "CNI_PATH": "/opt/cni/bin",
-            "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={self.name}",
+            "CNI_ARGS": (
+                f"IgnoreUnknown=1;K8S_POD_NAMESPACE={self.namespace};K8S_POD_NAME={self.name}"
+            ),
         }
         conf: dict[str, object] = {
             "cniVersion": "1.0.0",

@@ -9,7 +9,9 @@ VPP behaviour encoded (src/plugins/nat/nat44-ed/):
   does not have: the packet is rewritten to 0.0.0.0:0 and dropped by 0.0.0.0/32.
 - ``create_session_for_static_mapping_ed``: twice-NAT rewrites the source to a twice-NAT pool
   address always, self-twice-NAT only when the client is the chosen backend (hairpin).
-- Out2in without a mapping: forwarding off drops (NO_TRANSLATION), on passes untranslated.
+- Out2in without a mapping: forwarding off drops (NO_TRANSLATION), on passes untranslated
+  and registers a bypass session (``create_bypass_for_fwd`` in ``nat44_ed_out2in.c``) whose
+  i2o flow carries the reply untranslated, also through an output-feature interface's in2out.
 - Identity mappings are matched and leave the packet alone.
 - Sessions: both flows of a session sit in the one flow hash, so the reply is translated back
   (source = the service address) by the fast path of whichever node sees it.
@@ -133,6 +135,33 @@ def test_out2in_without_mapping_depends_on_forwarding() -> None:
     on = NatState(enabled=True, forwarding=True, interfaces=(NatInterface(TAP_A, outside=True),))
     passed = Dataplane(node(1, nat=on)).send(Packet(A, B, TCP, 40000, 80))
     assert passed.delivered and passed.packet.dst == B
+
+
+def test_forwarding_bypass_carries_the_reply_through_the_output_feature_untranslated() -> None:
+    """The node (from its uplink, an output-feature interface: out2in on input, in2out on
+    output) connects to a pod: no mapping, forwarding on, so out2in passes the request and
+    creates a bypass session; the pod's reply leaving by the uplink meets the bypass flow
+    instead of being source-NATed to the pool address (the node would see a reply from an
+    address it never talked to). A connection the pod opens itself is still source-NATed."""
+    from dataplane_nodes import NIC
+
+    host = "192.168.16.9"
+    nat = NatState(
+        enabled=True,
+        forwarding=True,
+        interfaces=(NatInterface(NIC, output=True),),
+        pools=(NatPool("192.168.16.1", "192.168.16.1"),),
+    )
+    dp = Dataplane(node(1, nat=nat))
+    request, reply = dp.connect(Packet(host, A, TCP, 40000, 80), ingress="loopbackNIC")
+    assert (request.delivered, request.interface, request.packet.src) == (True, "tap-a", host)
+    assert reply is not None and reply.result == "left"  # out of the uplink, to the node
+    assert (reply.interface, reply.packet.src, reply.packet.sport) == ("loopbackNIC", A, 80)
+    assert any(
+        "output feature: existing NAT session (forwarding bypass)" in h.reason for h in reply.hops
+    )
+    own = dp.send(Packet(A, host, TCP, 40001, 80))
+    assert (own.result, own.packet.src) == ("left", "192.168.16.1")
 
 
 def test_identity_mapping_is_not_translated() -> None:
