@@ -41,7 +41,7 @@ CTX = ServiceContext(
     node_ips=("10.0.0.1", "10.0.0.2"),
     vpp_ips=("192.168.16.1", "172.30.1.1"),
     nat_loopback="10.1.1.254",
-    snat_ip="172.30.1.1",
+    host_ips=("10.0.0.1",),
 )
 HTTP = k8s.ServicePort("http", "TCP", 80, "web")
 
@@ -434,10 +434,10 @@ def test_long_names_are_cut_to_the_vpp_tag_size_and_stay_distinct() -> None:
 def test_the_node_nat_set_up() -> None:
     assert render_nat_node(CTX) == {
         "vpp/nat44/global": Nat44Global(forwarding=True),
-        # natExternalTraffic: the host link source-NATs what leaves through it.
-        "vpp/nat44/interface/tap-vpp2": Nat44Interface("tap-vpp2", output=True),
+        # Never an output-feature interface (it would source-NAT translated connections
+        # again, nat44_ed_not_translate_output_feature) and no SNAT pool: no uplink NIC.
+        "vpp/nat44/interface/tap-vpp2": Nat44Interface("tap-vpp2", inside=True, outside=True),
         "vpp/nat44/interface/vxlanBVI": Nat44Interface("vxlanBVI", inside=True, outside=True),
-        "vpp/nat44/address-pool/snat/172.30.1.1-172.30.1.1": Nat44AddressPool("172.30.1.1"),
         "vpp/nat44/address-pool/twice-nat/10.1.1.254-10.1.1.254": Nat44AddressPool(
             "10.1.1.254", twice_nat=True
         ),
@@ -452,13 +452,27 @@ def test_the_node_nat_set_up() -> None:
     }
 
 
-def test_without_nat_external_traffic_the_host_link_is_inside_and_outside() -> None:
+def test_nat_external_traffic_has_nothing_to_source_nat_on_without_an_uplink() -> None:
     ctx = attrs.evolve(CTX, config=AgentConfig("node-1", nat_external_traffic=False))
-    out = render_nat_node(ctx)
-    assert out["vpp/nat44/interface/tap-vpp2"] == Nat44Interface(
-        "tap-vpp2", inside=True, outside=True
+    assert render_nat_node(ctx) == render_nat_node(CTX)
+
+
+def test_a_host_network_endpoint_of_this_node_is_mapped_in_the_main_vrf() -> None:
+    # Its answers come in through the host link (main VRF); a pod, or a host-network
+    # endpoint of another node (reached over VXLAN), answers in the pod VRF.
+    service = svc()
+    out = render_service(
+        CTX, service, [eps(ep("10.0.0.1"), ep("10.0.0.2", "node-2"), ep("10.1.1.2"))]
     )
-    assert "vpp/nat44/address-pool/snat/172.30.1.1-172.30.1.1" not in out
+    (lb,) = out.values()
+    assert isinstance(lb, Nat44LbStaticMapping)
+    assert [(x.ip, x.vrf) for x in lb.locals] == [
+        ("10.0.0.1", 0),
+        ("10.0.0.2", 1),
+        ("10.1.1.2", 1),
+    ]
+    (single,) = render_service(CTX, service, [eps(ep("10.0.0.1"))]).values()
+    assert isinstance(single, Nat44StaticMapping) and single.vrf == 0
 
 
 def test_a_pod_tap_is_inside_and_outside() -> None:
@@ -492,7 +506,7 @@ def test_service_context_from_the_nodes() -> None:
         node_ips=("10.0.0.1", "10.0.0.2", "198.51.100.11"),
         vpp_ips=("192.168.16.1", "172.30.1.1"),
         nat_loopback="10.1.1.254",
-        snat_ip="172.30.1.1",
+        host_ips=("10.0.0.1", "198.51.100.11"),
     )
 
 

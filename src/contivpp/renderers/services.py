@@ -68,8 +68,9 @@ class ServiceContext:
     vpp_ips: tuple[str, ...] = ()
     #: The twice-NAT source: where kube-proxy masquerades, replies must come back here.
     nat_loopback: str = ""
-    #: Pods leaving the cluster are source-NATed to this address (natExternalTraffic).
-    snat_ip: str = ""
+    #: This node's own IPv4 InternalIP / ExternalIP addresses: a local endpoint at one of
+    #: them is a host-network pod, reached through the host link in the main VRF.
+    host_ips: tuple[str, ...] = ()
 
 
 def service_context(config: AgentConfig, node_id: int, nodes: Iterable[k8s.Node]) -> ServiceContext:
@@ -79,6 +80,13 @@ def service_context(config: AgentConfig, node_id: int, nodes: Iterable[k8s.Node]
         a.address for n in nodes for a in n.addresses if a.type in ("InternalIP", "ExternalIP")
     )
     host_link = str(ipam.vpp_host_vpp_ip(plan, node_id))
+    own = _ipv4(
+        a.address
+        for n in nodes
+        if n.name == config.node_name
+        for a in n.addresses
+        if a.type in ("InternalIP", "ExternalIP")
+    )
     return ServiceContext(
         config=config,
         node_name=config.node_name,
@@ -86,9 +94,7 @@ def service_context(config: AgentConfig, node_id: int, nodes: Iterable[k8s.Node]
         node_ips=node_ips,
         vpp_ips=(str(ipam.node_interconnect_ip(plan, node_id)), host_link),
         nat_loopback=str(ipam.nat_loopback(plan, node_id)),
-        # Without a data-plane NIC, traffic leaves through the host link; its VPP end is the
-        # address the host routes replies back to (Contiv used the NIC's address).
-        snat_ip=host_link,
+        host_ips=own,
     )
 
 
@@ -258,10 +264,9 @@ def _map(
     """Render the mapping of one frontend; False when nothing can serve it."""
     if not frontend.backends:
         return False
-    vrf = ctx.config.pod_vrf
     protocol = _L4.get(port.protocol)
     if protocol is None:
-        return _map_address_only(out, port, frontend, vrf, label)
+        return _map_address_only(out, ctx, port, frontend, label)
     if len(frontend.backends) == 1:
         backend = frontend.backends[0]
         key = keys.nat44_static_mapping(frontend.address, protocol, frontend.port)
@@ -271,7 +276,7 @@ def _map(
             protocol=protocol,
             local_port=backend.port,
             external_port=frontend.port,
-            vrf=vrf,
+            vrf=_backend_vrf(ctx, backend),
             twice_nat=frontend.twice_nat,
             label=label,
         )
@@ -281,7 +286,9 @@ def _map(
         external_ip=frontend.address,
         external_port=frontend.port,
         protocol=protocol,
-        locals=tuple(Nat44LbLocal(b.ip, b.port, vrf=vrf) for b in frontend.backends),
+        locals=tuple(
+            Nat44LbLocal(b.ip, b.port, vrf=_backend_vrf(ctx, b)) for b in frontend.backends
+        ),
         twice_nat=frontend.twice_nat,
         affinity=affinity,
         label=label,
@@ -289,8 +296,24 @@ def _map(
     return True
 
 
+def _backend_vrf(ctx: ServiceContext, backend: _Backend) -> int:
+    """The VRF VPP reaches ``backend`` in, and where its answers arrive: the NAT session's
+    inside FIB must be that one, or the answer misses the session and the client hears the
+    backend's own address instead of the service's (``nat44_ed_out2in.c`` looks the answer
+    up with the receiving interface's FIB). Pods answer through their TAPs or VXLAN, in the
+    pod VRF; a host-network pod of this node answers through the host link, in the main
+    VRF."""
+    if backend.local and backend.ip in ctx.host_ips:
+        return ctx.config.main_vrf
+    return ctx.config.pod_vrf
+
+
 def _map_address_only(
-    out: dict[Key, object], port: k8s.ServicePort, frontend: _Frontend, vrf: int, label: str
+    out: dict[Key, object],
+    ctx: ServiceContext,
+    port: k8s.ServicePort,
+    frontend: _Frontend,
+    label: str,
 ) -> bool:
     """SCTP: NAT44-ED translates it by address only (no ports, no balancing, no twice-NAT).
 
@@ -303,7 +326,10 @@ def _map_address_only(
     key = keys.nat44_static_mapping(frontend.address, None, 0)
     if key not in out:
         out[key] = Nat44StaticMapping(
-            local_ip=same_port[0].ip, external_ip=frontend.address, vrf=vrf, label=label
+            local_ip=same_port[0].ip,
+            external_ip=frontend.address,
+            vrf=_backend_vrf(ctx, same_port[0]),
+            label=label,
         )
     return True
 
@@ -354,18 +380,18 @@ def render_nat_node(ctx: ServiceContext) -> dict[Key, object]:
 
     Roles (VPP v26.06): LB mappings only work on the out2in path, so interfaces clients come
     from are inside *and* outside (the classify path), and forwarding is on (else traffic no
-    mapping matches is dropped). With forwarding on, VPP never source-NATs dynamically on an
-    inside interface (``nat44_ed_not_translate``); only an output-feature interface does. So
-    with natExternalTraffic the host link is an output-feature interface, which VPP also runs
-    out2in on for incoming traffic, and the pool holds the node's address.
+    mapping matches is dropped). The host link is one of them too, never an output-feature
+    interface: ``nat44-ed-in2out-output`` looks sessions up with the FIB of the interface a
+    packet *came in* on (``nat44_ed_not_translate_output_feature``), so a connection
+    translated in the pod VRF and leaving by the host link in the main VRF (a NodePort
+    answer to the host, a request to a host-network endpoint) misses its own session and
+    is source-NATed a second time. Contiv put the output feature on the uplink NIC, which
+    this node does not have; so ``natExternalTraffic`` has nothing to source-NAT on yet and
+    there is no SNAT pool.
     """
     config = ctx.config
     out: dict[Key, object] = {keys.nat44_global(): Nat44Global(forwarding=True)}
-    if config.nat_external_traffic:
-        host = Nat44Interface(HOST_TAP, output=True)
-        out[keys.nat44_address_pool(ctx.snat_ip)] = Nat44AddressPool(ctx.snat_ip)
-    else:
-        host = Nat44Interface(HOST_TAP, inside=True, outside=True)
+    host = Nat44Interface(HOST_TAP, inside=True, outside=True)
     for role in (host, Nat44Interface(VXLAN_BVI, inside=True, outside=True)):
         out[keys.nat44_interface(role.interface)] = role
     if ctx.nat_loopback:
