@@ -172,6 +172,10 @@ class Row:
     backends: frozenset[str] = frozenset()
     #: When no backend may answer: "drop" (silence) or "reject" (ICMP unreachable at once).
     refused: str = ""
+    #: The source the backend sees: "client" (kube-proxy keeps it: pod to ClusterIP,
+    #: externalTrafficPolicy Local) or "masqueraded" (NodePort, external and LB IPs with
+    #: policy Cluster, and hairpin).
+    sees: str = "client"
     #: Why the row is known not to hold yet (a strict xfail naming the gap), "" if it holds.
     gap: str = ""
 
@@ -182,10 +186,11 @@ class Row:
 
 
 def _r(name: str, client: str, dst: str, port: int, *answer: str, proto: str = "tcp",
-       gap: str = "") -> Row:  # fmt: skip
+       masquerade: bool = False, gap: str = "") -> Row:  # fmt: skip
     refused = answer[0] if answer and answer[0] in ("drop", "reject") else ""
     backends = frozenset() if refused else frozenset(answer)
-    return Row(name, client, dst, port, proto, backends, refused, gap)
+    sees = "masqueraded" if masquerade else "client"
+    return Row(name, client, dst, port, proto, backends, refused, sees, gap)
 
 
 NP1 = NODE_IPS["node-1"]
@@ -195,12 +200,12 @@ ROWS: list[Row] = [
     _r("clusterip-udp-from-node-1", "c1", "10.96.0.20", 53, "a1", "a2", proto="udp"),
     _r("clusterip-udp-from-node-2", "c2", "10.96.0.20", 53, "a1", "a2", proto="udp"),
     _r("endpoint-only-on-the-other-node", "c1", "10.96.0.21", 80, "a2"),
-    _r("hairpin-pod-dials-its-own-service", "a1", "10.96.0.22", 80, "a1"),
-    _r("nodeport-from-own-host", "host-1", NP1, 30080, "a1", "a2"),
+    _r("hairpin-pod-dials-its-own-service", "a1", "10.96.0.22", 80, "a1", masquerade=True),
+    _r("nodeport-from-own-host", "host-1", NP1, 30080, "a1", "a2", masquerade=True),
     _r("nodeport-on-vpp-host-link-from-own-host", "host-1", HOST_LINK_VPP["node-1"], 30080,
-       "a1", "a2"),
-    _r("nodeport-from-the-other-node-host", "host-2", NP1, 30080, "a1", "a2"),
-    _r("nodeport-from-a-pod-of-the-other-node", "c2", NP1, 30080, "a1", "a2"),
+       "a1", "a2", masquerade=True),
+    _r("nodeport-from-the-other-node-host", "host-2", NP1, 30080, "a1", "a2", masquerade=True),
+    _r("nodeport-from-a-pod-of-the-other-node", "c2", NP1, 30080, "a1", "a2", masquerade=True),
     _r("etp-local-nodeport-local-endpoint", "host-1", NP1, 30081, "b1"),
     _r("etp-local-external-ip-local-endpoint", "host-1", "198.51.100.11", 80, "b1"),
     _r("etp-local-external-ip-none-on-this-node", "host-2", "198.51.100.11", 80, "drop"),
@@ -212,9 +217,9 @@ ROWS: list[Row] = [
     _r("no-endpoints-rejected", "c1", "10.96.0.27", 80, "reject"),
     _r("port-the-service-does-not-have", "c1", "10.96.0.20", 81, "reject",
        gap="unserved ports of a served cluster IP fall to the service-CIDR drop route"),
-    _r("lb-source-range-admits", "host-1", LB_IP, 80, "a1", "a2"),
+    _r("lb-source-range-admits", "host-1", LB_IP, 80, "a1", "a2", masquerade=True),
     _r("lb-source-range-refuses", "host-2", LB_IP, 80, "drop"),
-    _r("external-ip", "host-1", EXTERNAL_IP, 80, "a1", "a2"),
+    _r("external-ip", "host-1", EXTERNAL_IP, 80, "a1", "a2", masquerade=True),
     _r("host-network-endpoint-on-own-node", "c1", "10.96.0.1", 443, "host-1"),
     _r("host-network-endpoint-on-the-other-node", "c2", "10.96.0.1", 443, "host-1"),
 ]  # fmt: skip

@@ -95,6 +95,7 @@ class Seen:
 
     backends: frozenset[str]
     refused: frozenset[str]  # "drop" / "reject" when some connection was refused
+    sees: frozenset[str]  # "client" / "masqueraded": the sources the backends saw
     problems: tuple[str, ...]  # wrong target ports, wrong reply sources, lost replies
 
 
@@ -118,6 +119,7 @@ def evaluate(snapshots: list[Snapshot], row: Row) -> Seen:
     proto = UDP if row.proto == "udp" else TCP
     backends: set[str] = set()
     refused: set[str] = set()
+    sees: set[str] = set()
     problems: list[str] = []
     for sport in SOURCE_PORTS:
         packet = Packet(src, row.dst, proto, sport, row.port)
@@ -130,13 +132,17 @@ def evaluate(snapshots: list[Snapshot], row: Row) -> Seen:
             problems.append(f"{sport}: {verdict}")
             continue
         backends.add(verdict)
+        sees.add("client" if request.packet.src == src else "masqueraded")
+        if request.packet.src == request.packet.dst:
+            # The backend's kernel would answer itself; the answer never reaches VPP.
+            problems.append(f"{sport}: {verdict} sees its own address as the source")
         if request.packet.dport != target_port(row, verdict):
             problems.append(f"{sport}: {verdict} reached on port {request.packet.dport}")
         reply = dp.reply(request)
         answer = (reply.result, reply.node, reply.packet.src, reply.packet.sport)
         if answer != ("delivered", row.node, row.dst, row.port) or reply.packet.dst != src:
             problems.append(f"{sport}: reply from {verdict} ended {answer}: {reply.reason}")
-    return Seen(frozenset(backends), frozenset(refused), tuple(problems))
+    return Seen(frozenset(backends), frozenset(refused), frozenset(sees), tuple(problems))
 
 
 def judge(row: Row, outcome: Outcome) -> str:
@@ -152,7 +158,7 @@ def judge(row: Row, outcome: Outcome) -> str:
 
 def expected(row: Row) -> Seen:
     refused = frozenset({row.refused}) if row.refused else frozenset()
-    return Seen(row.backends, refused, ())
+    return Seen(row.backends, refused, frozenset({row.sees}) if row.backends else frozenset(), ())
 
 
 def params() -> list[object]:
