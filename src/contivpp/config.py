@@ -147,6 +147,10 @@ class AgentConfig:
     #: Source-NAT pods' traffic leaving the cluster to the node's address (Contiv's
     #: ``natExternalTraffic``, on by default there too).
     nat_external_traffic: bool = True
+    #: Route the service CIDR from the host into VPP (Contiv's ``routeServiceCIDRToVPP``,
+    #: off by default there too): host-network clients, the node itself included, then
+    #: reach ClusterIPs through the host link, where VPP's NAT translates them.
+    route_service_cidr_to_vpp: bool = False
 
     def overrides_json(self) -> dict[str, object]:
         """The header ``config`` object of an event log recorded by this agent."""
@@ -159,6 +163,8 @@ class AgentConfig:
         if not self.nat_external_traffic:
             # Only when not the default: headers recorded before the knob stay the same.
             out["natExternalTraffic"] = False
+        if self.route_service_cidr_to_vpp:
+            out["routeServiceCIDRToVPP"] = True
         return out
 
     @classmethod
@@ -196,7 +202,10 @@ _INT_KNOBS = {
     "podVRFID": ("pod_vrf", 0, _U32_MAX),
     "vxlanVNI": ("vxlan_vni", 1, (1 << 24) - 1),
 }
-_BOOL_KNOBS = {"natExternalTraffic": "nat_external_traffic"}
+_BOOL_KNOBS = {
+    "natExternalTraffic": "nat_external_traffic",
+    "routeServiceCIDRToVPP": "route_service_cidr_to_vpp",
+}
 
 
 def is_ipv4(text: str) -> bool:

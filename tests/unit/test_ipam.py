@@ -87,3 +87,14 @@ def test_nat_external_traffic_is_on_by_default_and_round_trips() -> None:
     assert AgentConfig.from_overrides("n", off.overrides_json()) == off
     with pytest.raises(ConfigError, match=r"config\.natExternalTraffic: expected a boolean"):
         AgentConfig.from_overrides("n", {"natExternalTraffic": 1})
+
+
+def test_route_service_cidr_to_vpp_is_off_by_default_and_extends_the_header_only_when_on() -> None:
+    assert AgentConfig("n").route_service_cidr_to_vpp is False
+    assert "routeServiceCIDRToVPP" not in AgentConfig("n").overrides_json()
+    on = AgentConfig.from_overrides("n", {"routeServiceCIDRToVPP": True})
+    assert on.route_service_cidr_to_vpp is True
+    assert on.overrides_json()["routeServiceCIDRToVPP"] is True
+    assert AgentConfig.from_overrides("n", on.overrides_json()) == on
+    with pytest.raises(ConfigError, match=r"config\.routeServiceCIDRToVPP: expected a boolean"):
+        AgentConfig.from_overrides("n", {"routeServiceCIDRToVPP": "yes"})

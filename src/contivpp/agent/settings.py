@@ -53,7 +53,15 @@ class AgentSettings:
     stn: STNSettings | None = None
 
 
-_PLAN_KEYS = {"ipam", "mtu", "mainVRFID", "podVRFID", "vxlanVNI", "natExternalTraffic"}
+_PLAN_KEYS = {
+    "ipam",
+    "mtu",
+    "mainVRFID",
+    "podVRFID",
+    "vxlanVNI",
+    "natExternalTraffic",
+    "routeServiceCIDRToVPP",
+}
 _PATH_KEYS = {"vppSocket": "vpp_socket", "cniSocket": "cni_socket", "stateDir": "state_dir"}
 _SOCKET_KEYS = {"vppSocket", "cniSocket", "cniGrpcSocket", "socket"}
 _SECONDS_KEYS = {

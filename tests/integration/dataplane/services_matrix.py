@@ -220,6 +220,10 @@ ROWS: list[Row] = [
     _r("lb-source-range-admits", "host-1", LB_IP, 80, "a1", "a2", masquerade=True),
     _r("lb-source-range-refuses", "host-2", LB_IP, 80, "drop"),
     _r("external-ip", "host-1", EXTERNAL_IP, 80, "a1", "a2", masquerade=True),
+    # The node itself (routeServiceCIDRToVPP routes the service CIDR to the host link).
+    _r("clusterip-from-own-host", "host-1", "10.96.0.20", 80, "a1", "a2"),
+    _r("clusterip-udp-from-the-other-node-host", "host-2", "10.96.0.20", 53, "a1", "a2",
+       proto="udp"),
     _r("host-network-endpoint-on-own-node", "c1", "10.96.0.1", 443, "host-1"),
     _r("host-network-endpoint-on-the-other-node", "c2", "10.96.0.1", 443, "host-1"),
 ]  # fmt: skip
