@@ -130,11 +130,13 @@ SERVICES: list[dict[str, object]] = [
 ]  # fmt: skip
 
 
-def event_log(node: str, netns: Mapping[str, str] | None = None) -> list[str]:
+def event_log(
+    node: str, netns: Mapping[str, str] | None = None, config: Mapping[str, object] = CONFIG
+) -> list[str]:
     """The log ``node``'s agent would record: both nodes, its pods' CNI ADDs, the services.
     ``netns``: pod name -> network namespace (default: ``ctvsm-<pod>``)."""
     ts = "2026-12-01T00:00:00Z"
-    lines: list[dict[str, object]] = [{"config": CONFIG, "format": "contivpp-events/1",
+    lines: list[dict[str, object]] = [{"config": dict(config), "format": "contivpp-events/1",
                                        "node": node}]  # fmt: skip
     objects: list[dict[str, object]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
@@ -207,6 +209,8 @@ ROWS: list[Row] = [
     _r("nodeport-from-the-other-node-host", "host-2", NP1, 30080, "a1", "a2", masquerade=True),
     _r("nodeport-from-a-pod-of-the-other-node", "c2", NP1, 30080, "a1", "a2", masquerade=True),
     _r("etp-local-nodeport-local-endpoint", "host-1", NP1, 30081, "b1"),
+    _r("etp-local-nodeport-on-vpp-host-link-local-endpoint", "host-1",
+       HOST_LINK_VPP["node-1"], 30081, "b1"),
     _r("etp-local-external-ip-local-endpoint", "host-1", "198.51.100.11", 80, "b1"),
     _r("etp-local-external-ip-none-on-this-node", "host-2", "198.51.100.11", 80, "drop"),
     _r("etp-local-nodeport-none-on-this-node", "host-2", NODE_IPS["node-2"], 30081, "drop",
