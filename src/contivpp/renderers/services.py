@@ -181,9 +181,18 @@ def render_service(
                 verdict = "map" if mapped else ("drop" if choice.has_any else "reject")
                 verdicts.setdefault(frontend.address, set()).add(verdict)
     node_addresses = {*ctx.node_ips, *ctx.vpp_ips}
+    cluster_ips = set(_cluster_ips(service))
     for address, seen in sorted(verdicts.items()):
-        if "map" not in seen and address not in node_addresses:
+        if address in node_addresses:
+            continue
+        if "map" not in seen:
             _close(out, ctx.config, address, "reject" if "reject" in seen else "drop")
+        elif address in cluster_ips:
+            # NAT44-ED translates the served ports before ip4-lookup, so this route only
+            # sees the ports the service does not have: kube-proxy rejects them ("Reject
+            # traffic to invalid ports of ClusterIPs"), or drops a port whose traffic
+            # policy leaves this node no endpoint.
+            _close(out, ctx.config, address, "drop" if "drop" in seen else "reject")
     if service.type == "LoadBalancer" and service.lb_source_ranges:
         lb_ips = _ipv4(service.lb_ingress_ips)
         if lb_ips:
