@@ -20,6 +20,9 @@ from collections.abc import Mapping
 
 import attrs
 
+from contivpp.dataplane import Outcome, Snapshot, read_snapshot
+from contivpp.vpp.client import VPPClient
+
 CONFIG: dict[str, object] = {
     "ipam": {
         "nodeInterconnectCIDR": "192.168.16.0/24",
@@ -241,3 +244,23 @@ def backend_at(node: str, ip: str) -> str:
         if address == ip and where == node:
             return name
     return f"{node}:{ip}"
+
+
+def judge(row: Row, outcome: Outcome) -> str:
+    """The backend a request reached, or "drop" / "reject", or "?..." for anything else."""
+    if outcome.result == "dropped":
+        return "drop"
+    if outcome.result == "rejected":
+        return "reject"
+    if outcome.result == "delivered" and outcome.stage == "deliver":
+        return backend_at(outcome.node, outcome.packet.dst)
+    return f"?{outcome.result} at {outcome.stage} on {outcome.node}: {outcome.reason}"
+
+
+async def snapshots_of(socks: Mapping[str, str]) -> list[Snapshot]:
+    """Each node's VPP read over its API socket (node name -> socket)."""
+    snaps = []
+    for node, sock in socks.items():
+        async with VPPClient(sock, timeout=5) as client:
+            snaps.append(await read_snapshot(client, node))
+    return snaps

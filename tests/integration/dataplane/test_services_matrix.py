@@ -31,11 +31,12 @@ from services_matrix import (
     TCP_PORT,
     UDP_PORT,
     Row,
-    backend_at,
     event_log,
+    judge,
+    snapshots_of,
 )
 
-from contivpp.dataplane import TCP, UDP, Dataplane, Outcome, Packet, Snapshot, read_snapshot
+from contivpp.dataplane import TCP, UDP, Dataplane, Packet, Snapshot
 from contivpp.events.log import read_lines
 from contivpp.reconcile import Key, RetryPolicy, Scheduler
 from contivpp.renderers.node import HOST_TAP
@@ -57,14 +58,6 @@ async def program(node: str, sock: str) -> None:
         sched = Scheduler(vpp_descriptors(client), retry=RetryPolicy(max_attempts=0))
         record = await sched.commit(desired, trigger="test")
         assert record.ok, dict(record.errors)
-
-
-async def snapshots_of(socks: dict[str, str]) -> list[Snapshot]:
-    snaps = []
-    for node, sock in socks.items():
-        async with VPPClient(sock, timeout=5) as client:
-            snaps.append(await read_snapshot(client, node))
-    return snaps
 
 
 @pytest.fixture(scope="module")
@@ -143,17 +136,6 @@ def evaluate(snapshots: list[Snapshot], row: Row) -> Seen:
         if answer != ("delivered", row.node, row.dst, row.port) or reply.packet.dst != src:
             problems.append(f"{sport}: reply from {verdict} ended {answer}: {reply.reason}")
     return Seen(frozenset(backends), frozenset(refused), frozenset(sees), tuple(problems))
-
-
-def judge(row: Row, outcome: Outcome) -> str:
-    """The backend a request reached, or "drop" / "reject", or "?..." for anything else."""
-    if outcome.result == "dropped":
-        return "drop"
-    if outcome.result == "rejected":
-        return "reject"
-    if outcome.result == "delivered" and outcome.stage == "deliver":
-        return backend_at(outcome.node, outcome.packet.dst)
-    return f"?{outcome.result} at {outcome.stage} on {outcome.node}: {outcome.reason}"
 
 
 def expected(row: Row) -> Seen:

@@ -51,8 +51,9 @@ from services_matrix import (
     UDP_PORT,
     Row,
     event_log,
+    judge,
+    snapshots_of,
 )
-from test_services_matrix import judge, snapshots_of
 
 from contivpp.dataplane import TCP, UDP, Dataplane, Packet, Snapshot
 from contivpp.events.log import read_lines
