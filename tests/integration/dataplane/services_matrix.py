@@ -69,9 +69,15 @@ def _service(
     endpoints: list[dict[str, object]],
     **spec: object,
 ) -> list[dict[str, object]]:
+    """The Service and its EndpointSlice. A named targetPort is resolved to ``TCP_PORT`` (the
+    EndpointSlice controller resolves it per pod)."""
     status = spec.pop("status", {})
     slice_ports = [
-        {"name": p["name"], "port": p["targetPort"], "protocol": p.get("protocol", "TCP")}
+        {
+            "name": p["name"],
+            "port": p["targetPort"] if isinstance(p["targetPort"], int) else TCP_PORT,
+            "protocol": p.get("protocol", "TCP"),
+        }
         for p in ports
     ]
     service = {
@@ -126,6 +132,13 @@ SERVICES: list[dict[str, object]] = [
               status={"loadBalancer": {"ingress": [{"ip": LB_IP}]}}),
     # externalIPs.
     *_service("ext", "10.96.0.29", [HTTP], [_ep("a1"), _ep("a2")], externalIPs=[EXTERNAL_IP]),
+    # A host-network pod of node-1 and a pod behind one port: one slice per target port.
+    *_service("mixed", "10.96.0.30", [{**HTTP, "targetPort": "http"}], [_ep("a1")]),
+    {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+     "metadata": {"name": "mixed-2", "namespace": "default",
+                  "labels": {"kubernetes.io/service-name": "mixed"}},
+     "addressType": "IPv4", "endpoints": [_ep("host-1")],
+     "ports": [{"name": "http", "port": API_PORT, "protocol": "TCP"}]},
     # The API server: a host-network pod on node-1 (the kubernetes service).
     *_service("kubernetes", "10.96.0.1",
               [{"name": "https", "protocol": "TCP", "port": 443, "targetPort": API_PORT}],
@@ -234,6 +247,8 @@ ROWS: list[Row] = [
     _r("clusterip-udp-from-the-other-node-host", "host-2", "10.96.0.20", 53, "a1", "a2",
        proto="udp"),
     _r("host-network-endpoint-on-own-node", "c1", "10.96.0.1", 443, "host-1"),
+    _r("host-network-and-pod-endpoints-from-node-1", "c1", "10.96.0.30", 80, "host-1", "a1"),
+    _r("host-network-and-pod-endpoints-from-node-2", "c2", "10.96.0.30", 80, "host-1", "a1"),
     _r("host-network-endpoint-on-the-other-node", "c2", "10.96.0.1", 443, "host-1"),
 ]  # fmt: skip
 
