@@ -254,6 +254,10 @@ class AgentConfig:
     nat_external_traffic: bool = True
     #: VPP's uplink NIC (None: no NIC, the node's VPP address is on a loopback).
     main_interface: MainInterface | None = None
+    #: Route the service CIDR from the host into VPP (Contiv's ``routeServiceCIDRToVPP``,
+    #: off by default there too): host-network clients, the node itself included, then
+    #: reach ClusterIPs through the host link, where VPP's NAT translates them.
+    route_service_cidr_to_vpp: bool = False
 
     def overrides_json(self) -> dict[str, object]:
         """The header ``config`` object of an event log recorded by this agent."""
@@ -272,6 +276,8 @@ class AgentConfig:
         if self.main_interface is not None:
             # Only when set: headers of nodes without an uplink stay the same.
             out["mainInterface"] = self.main_interface.to_json()
+        if self.route_service_cidr_to_vpp:
+            out["routeServiceCIDRToVPP"] = True
         return out
 
     @classmethod
@@ -311,7 +317,10 @@ _INT_KNOBS = {
     "podVRFID": ("pod_vrf", 0, _U32_MAX),
     "vxlanVNI": ("vxlan_vni", 1, (1 << 24) - 1),
 }
-_BOOL_KNOBS = {"natExternalTraffic": "nat_external_traffic"}
+_BOOL_KNOBS = {
+    "natExternalTraffic": "nat_external_traffic",
+    "routeServiceCIDRToVPP": "route_service_cidr_to_vpp",
+}
 
 
 def is_ipv4(text: str) -> bool:

@@ -155,6 +155,7 @@ def test_good_values_are_taken(tmp_path: Path) -> None:
             "mtu: 9000\n"
             "natExternalTraffic: false\n"
             "serviceHealthCheckAddress: 0.0.0.0\n"
+            "routeServiceCIDRToVPP: true\n"
         )
     )
     assert settings.service_health_check_host == "0.0.0.0"
@@ -162,6 +163,7 @@ def test_good_values_are_taken(tmp_path: Path) -> None:
     assert (settings.http_host, settings.http_port) == ("::1", 9998)
     assert settings.cni_grpc_socket is None and settings.cni_timeout == 2.5
     assert settings.agent.mtu == 9000 and settings.agent.nat_external_traffic is False
+    assert settings.agent.route_service_cidr_to_vpp is True
 
 
 def test_invalid_yaml_is_one_line_with_its_position(tmp_path: Path) -> None:

@@ -106,6 +106,7 @@ _EVERY_RENDERING_SETTING: dict[str, object] = {
     "podVRFID": 7,
     "vxlanVNI": 4242,
     "natExternalTraffic": False,
+    "routeServiceCIDRToVPP": True,
     "mainInterface": {
         "interface": "ens3",
         "address": "198.18.0.5/24",
@@ -131,6 +132,7 @@ def test_every_rendering_setting_survives_the_event_log_header() -> None:
         "vxlan_vni",
         "nat_external_traffic",
         "main_interface",
+        "route_service_cidr_to_vpp",
     }
     assert config.vxlan_vni == 4242
     assert config.main_interface is not None and config.main_interface.gateway == "198.18.0.1"
@@ -152,3 +154,14 @@ def test_a_default_config_header_is_unchanged() -> None:
         "mainVRFID": 0,
         "podVRFID": 1,
     }
+
+
+def test_route_service_cidr_to_vpp_is_off_by_default_and_extends_the_header_only_when_on() -> None:
+    assert AgentConfig("n").route_service_cidr_to_vpp is False
+    assert "routeServiceCIDRToVPP" not in AgentConfig("n").overrides_json()
+    on = AgentConfig.from_overrides("n", {"routeServiceCIDRToVPP": True})
+    assert on.route_service_cidr_to_vpp is True
+    assert on.overrides_json()["routeServiceCIDRToVPP"] is True
+    assert AgentConfig.from_overrides("n", on.overrides_json()) == on
+    with pytest.raises(ConfigError, match=r"config\.routeServiceCIDRToVPP: expected a boolean"):
+        AgentConfig.from_overrides("n", {"routeServiceCIDRToVPP": "yes"})

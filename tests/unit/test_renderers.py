@@ -56,6 +56,19 @@ def test_single_node_config() -> None:
     assert not bd.flood and not bd.learn and not bd.uu_flood and bd.forward
 
 
+def test_route_service_cidr_to_vpp_adds_a_host_route_via_the_host_link() -> None:
+    def host_routes(config: AgentConfig) -> set[str]:
+        state = fold(initial_state(config), NodeIDAllocated("node-1", 3))
+        return {r.dst for r in render(state).values() if isinstance(r, LinuxRoute)}
+
+    assert host_routes(AgentConfig("node-1")) == {"10.1.0.0/16", "172.30.0.0/16"}
+    config = AgentConfig("node-1", route_service_cidr_to_vpp=True)
+    state = fold(initial_state(config), NodeIDAllocated("node-1", 3))
+    assert render(state)[keys.linux_route("", "10.96.0.0/12")] == LinuxRoute(
+        "", "vpp1", "10.96.0.0/12", gateway="172.30.3.1", after=(keys.interface("tap-vpp2"),)
+    )
+
+
 def test_vxlan_mesh_follows_other_nodes() -> None:
     node2 = k8s.Node("node-2", (k8s.NodeAddress("InternalIP", "10.20.0.12"),))
     state = state_after(

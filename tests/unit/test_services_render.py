@@ -41,7 +41,7 @@ CTX = ServiceContext(
     node_ips=("10.0.0.1", "10.0.0.2"),
     vpp_ips=("192.168.16.1", "172.30.1.1"),
     nat_loopback="10.1.1.254",
-    snat_ip="172.30.1.1",
+    host_ips=("10.0.0.1",),
 )
 HTTP = k8s.ServicePort("http", "TCP", 80, "web")
 
@@ -111,16 +111,18 @@ def test_cluster_ip_balances_over_every_ready_endpoint_keeping_the_client_source
     out = render_service(CTX, svc(), [eps(ep("10.1.2.2", "node-2"), ep("10.1.1.2"))])
     # Pod -> ClusterIP keeps the client's address; only hairpin is rewritten (self-twice-NAT).
     assert out == {
+        **REJECT_CLUSTER_IP,
         "vpp/nat44/lb-mapping/10.96.0.10/tcp/80": lb(
             "10.96.0.10", 80, ("10.1.1.2", 8080), ("10.1.2.2", 8080)
-        )
+        ),
     }
 
 
 def test_one_endpoint_is_a_plain_static_mapping() -> None:
     out = render_service(CTX, svc(), [eps(ep("10.1.2.2", "node-2"))])
     assert out == {
-        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.2.2", 8080)
+        **REJECT_CLUSTER_IP,
+        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.2.2", 8080),
     }
 
 
@@ -132,6 +134,7 @@ def test_every_service_port_and_udp() -> None:
     )
     out = render_service(CTX, svc(ports=(HTTP, dns)), [slice_])
     assert out == {
+        **REJECT_CLUSTER_IP,
         "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.1.2", 8080),
         "vpp/nat44/static-mapping/10.96.0.10/udp/53": Nat44StaticMapping(
             local_ip="10.1.1.2",
@@ -153,9 +156,10 @@ def test_slices_are_merged_and_an_address_in_two_slices_counts_once() -> None:
     ]
     out = render_service(CTX, svc(), slices)
     assert out == {
+        **REJECT_CLUSTER_IP,
         "vpp/nat44/lb-mapping/10.96.0.10/tcp/80": lb(
             "10.96.0.10", 80, ("10.1.1.2", 8080), ("10.1.2.2", 8080), ("10.1.3.2", 8080)
-        )
+        ),
     }
     assert render_service(CTX, svc(), slices[::-1]) == out  # slice order does not matter
 
@@ -170,9 +174,10 @@ def test_named_target_port_resolves_per_endpoint_through_the_slice_port() -> Non
     ]
     out = render_service(CTX, svc(), slices)
     assert out == {
+        **REJECT_CLUSTER_IP,
         "vpp/nat44/lb-mapping/10.96.0.10/tcp/80": lb(
             "10.96.0.10", 80, ("10.1.1.2", 8080), ("10.1.2.2", 9090)
-        )
+        ),
     }
 
 
@@ -181,6 +186,7 @@ def test_node_port_on_every_node_address_and_this_nodes_vpp_addresses() -> None:
     out = render_service(CTX, service, [eps(ep("10.1.2.2", "node-2"))])
     # External traffic with policy Cluster is masqueraded: twice-NAT to the NAT loopback.
     assert out == {
+        **REJECT_CLUSTER_IP,
         "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.2.2", 8080),
         "vpp/nat44/static-mapping/10.0.0.1/tcp/30080": static(
             "10.0.0.1", 30080, "10.1.2.2", 8080, twice="enabled"
@@ -199,9 +205,10 @@ def test_node_port_on_every_node_address_and_this_nodes_vpp_addresses() -> None:
 
 def test_cluster_ip_type_ignores_an_allocated_node_port() -> None:
     service = svc(ports=(attrs.evolve(HTTP, node_port=30080),))
-    assert list(render_service(CTX, service, [eps(ep("10.1.2.2", "node-2"))])) == [
-        "vpp/nat44/static-mapping/10.96.0.10/tcp/80"
-    ]
+    assert set(render_service(CTX, service, [eps(ep("10.1.2.2", "node-2"))])) == {
+        "vpp/nat44/static-mapping/10.96.0.10/tcp/80",
+        *REJECT_CLUSTER_IP,
+    }
 
 
 def test_external_ips_and_load_balancer_ingress_ips_on_the_service_port() -> None:
@@ -212,6 +219,7 @@ def test_external_ips_and_load_balancer_ingress_ips_on_the_service_port() -> Non
     )
     out = render_service(CTX, service, [eps(ep("10.1.2.2", "node-2"))])
     assert out == {
+        **REJECT_CLUSTER_IP,
         "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.2.2", 8080),
         "vpp/nat44/static-mapping/198.51.100.1/tcp/80": static(
             "198.51.100.1", 80, "10.1.2.2", 8080, twice="enabled"
@@ -258,9 +266,10 @@ def test_sctp_is_address_only_on_the_service_addresses_and_never_on_node_address
     slice_ = eps(ep("10.1.2.2", "node-2"), ports=(k8s.EndpointPort("sig", 9000, "SCTP"),))
     out = render_service(CTX, svc(type="NodePort", ports=(sctp,)), [slice_])
     assert out == {
+        **REJECT_CLUSTER_IP,
         "vpp/nat44/static-mapping/10.96.0.10/all": Nat44StaticMapping(
             local_ip="10.1.2.2", external_ip="10.96.0.10", vrf=1, label="prod/web"
-        )
+        ),
     }
     # A backend port other than the service port cannot be expressed: nothing is mapped.
     moved = eps(ep("10.1.2.2", "node-2"), ports=(k8s.EndpointPort("sig", 9001, "SCTP"),))
@@ -273,11 +282,13 @@ def test_terminating_endpoints_serve_only_when_none_is_ready() -> None:
     not_ready = ep("10.1.4.2", "node-4", ready=False)
     out = render_service(CTX, svc(), [eps(terminating, gone, not_ready)])
     assert out == {
-        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.2.2", 8080)
+        **REJECT_CLUSTER_IP,
+        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.2.2", 8080),
     }
     out = render_service(CTX, svc(), [eps(terminating, ep("10.1.5.2", "node-5"))])
     assert out == {
-        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.5.2", 8080)
+        **REJECT_CLUSTER_IP,
+        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.5.2", 8080),
     }
 
 
@@ -305,11 +316,31 @@ def test_no_usable_endpoint_closes_every_service_address_and_maps_nothing() -> N
     assert render_service(CTX, svc(), []) == REJECT_CLUSTER_IP
 
 
-def test_an_address_with_one_served_port_is_not_closed() -> None:
+def test_a_served_cluster_ip_rejects_the_ports_it_does_not_serve() -> None:
+    # NAT translates port 80 before the FIB lookup; what reaches the /32 route is port 81
+    # (no endpoint has it) or a port the service does not have: kube-proxy rejects those.
     other = k8s.ServicePort("admin", "TCP", 81, 9999)
     out = render_service(CTX, svc(ports=(HTTP, other)), [eps(ep("10.1.2.2", "node-2"))])
     assert out == {
-        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.2.2", 8080)
+        **REJECT_CLUSTER_IP,
+        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.2.2", 8080),
+    }
+
+
+def test_a_served_cluster_ip_drops_a_port_its_traffic_policy_leaves_without_endpoint() -> None:
+    # kube-proxy drops traffic to a port whose policy Local leaves no endpoint here; one
+    # route per address cannot tell it from an unknown port, which is then dropped too.
+    admin = k8s.ServicePort("admin", "TCP", 81, "admin")
+    slices = [
+        eps(ep("10.1.1.2"), name="web-a"),
+        eps(
+            ep("10.1.2.2", "node-2"), name="web-b", ports=(k8s.EndpointPort("admin", 9090, "TCP"),)
+        ),
+    ]
+    out = render_service(CTX, svc(ports=(HTTP, admin), internal_traffic_policy="Local"), slices)
+    assert out == {
+        **DROP_CLUSTER_IP,
+        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.1.2", 8080),
     }
 
 
@@ -323,6 +354,7 @@ def test_external_policy_local_uses_local_endpoints_and_keeps_the_client_source(
     slices = [eps(ep("10.1.1.2"), ep("10.1.2.2", "node-2"))]
     out = render_service(CTX, service, slices)
     assert out == {
+        **REJECT_CLUSTER_IP,
         "vpp/nat44/lb-mapping/10.96.0.10/tcp/80": lb(
             "10.96.0.10", 80, ("10.1.1.2", 8080), ("10.1.2.2", 8080)
         ),
@@ -348,6 +380,7 @@ def test_external_policy_local_without_local_endpoint_drops_external_traffic() -
     )
     out = render_service(CTX, service, [eps(ep("10.1.2.2", "node-2"))])
     assert out == {
+        **REJECT_CLUSTER_IP,
         "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.2.2", 8080),
         "vpp/route/vrf/0/dst/198.51.100.1/32/via/-/dev/-": Route(0, "198.51.100.1/32", drop=True),
     }
@@ -367,7 +400,8 @@ def test_internal_policy_local_sends_pods_only_to_local_endpoints() -> None:
     service = svc(internal_traffic_policy="Local")
     out = render_service(CTX, service, [eps(ep("10.1.1.2"), ep("10.1.2.2", "node-2"))])
     assert out == {
-        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.1.2", 8080)
+        **REJECT_CLUSTER_IP,
+        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.1.2", 8080),
     }
     # Endpoints elsewhere but none here: dropped (kube-proxy DROP), not rejected.
     assert render_service(CTX, service, [eps(ep("10.1.2.2", "node-2"))]) == DROP_CLUSTER_IP
@@ -377,9 +411,10 @@ def test_session_affinity_client_ip_with_its_timeout() -> None:
     service = svc(session_affinity="ClientIP", session_affinity_timeout=600)
     out = render_service(CTX, service, [eps(ep("10.1.1.2"), ep("10.1.2.2", "node-2"))])
     assert out == {
+        **REJECT_CLUSTER_IP,
         "vpp/nat44/lb-mapping/10.96.0.10/tcp/80": lb(
             "10.96.0.10", 80, ("10.1.1.2", 8080), ("10.1.2.2", 8080), affinity=600
-        )
+        ),
     }
 
 
@@ -413,7 +448,8 @@ def test_dual_stack_maps_only_the_ipv4_cluster_ip_and_ipv4_endpoints() -> None:
     ]
     assert skip_reason(service) is None
     assert render_service(CTX, service, slices) == {
-        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.2.2", 8080)
+        **REJECT_CLUSTER_IP,
+        "vpp/nat44/static-mapping/10.96.0.10/tcp/80": static("10.96.0.10", 80, "10.1.2.2", 8080),
     }
 
 
@@ -425,7 +461,7 @@ def test_slices_of_another_service_are_ignored() -> None:
 def test_long_names_are_cut_to_the_vpp_tag_size_and_stay_distinct() -> None:
     a = render_service(CTX, svc(name="x" * 70), [eps(ep("10.1.1.2"), service="x" * 70)])
     b = render_service(CTX, svc(name="x" * 71), [eps(ep("10.1.1.2"), service="x" * 71)])
-    (va,), (vb,) = a.values(), b.values()
+    (va,), (vb,) = ([v for v in m.values() if not isinstance(v, Route)] for m in (a, b))
     assert isinstance(va, Nat44StaticMapping) and isinstance(vb, Nat44StaticMapping)
     assert len(va.label) == 63 and len(vb.label) == 63 and va.label != vb.label
     assert va.label.startswith("prod/xxxx")
@@ -434,10 +470,10 @@ def test_long_names_are_cut_to_the_vpp_tag_size_and_stay_distinct() -> None:
 def test_the_node_nat_set_up() -> None:
     assert render_nat_node(CTX) == {
         "vpp/nat44/global": Nat44Global(forwarding=True),
-        # natExternalTraffic: the host link source-NATs what leaves through it.
-        "vpp/nat44/interface/tap-vpp2": Nat44Interface("tap-vpp2", output=True),
+        # Never an output-feature interface (it would source-NAT translated connections
+        # again, nat44_ed_not_translate_output_feature) and no SNAT pool: no uplink NIC.
+        "vpp/nat44/interface/tap-vpp2": Nat44Interface("tap-vpp2", inside=True, outside=True),
         "vpp/nat44/interface/vxlanBVI": Nat44Interface("vxlanBVI", inside=True, outside=True),
-        "vpp/nat44/address-pool/snat/172.30.1.1-172.30.1.1": Nat44AddressPool("172.30.1.1"),
         "vpp/nat44/address-pool/twice-nat/10.1.1.254-10.1.1.254": Nat44AddressPool(
             "10.1.1.254", twice_nat=True
         ),
@@ -452,13 +488,29 @@ def test_the_node_nat_set_up() -> None:
     }
 
 
-def test_without_nat_external_traffic_the_host_link_is_inside_and_outside() -> None:
+def test_nat_external_traffic_has_nothing_to_source_nat_on_without_an_uplink() -> None:
     ctx = attrs.evolve(CTX, config=AgentConfig("node-1", nat_external_traffic=False))
-    out = render_nat_node(ctx)
-    assert out["vpp/nat44/interface/tap-vpp2"] == Nat44Interface(
-        "tap-vpp2", inside=True, outside=True
+    assert render_nat_node(ctx) == render_nat_node(CTX)
+
+
+def test_a_host_network_endpoint_of_this_node_is_mapped_in_the_main_vrf() -> None:
+    # Its answers come in through the host link (main VRF); a pod, or a host-network
+    # endpoint of another node (reached over VXLAN), answers in the pod VRF.
+    service = svc()
+    out = render_service(
+        CTX, service, [eps(ep("10.0.0.1"), ep("10.0.0.2", "node-2"), ep("10.1.1.2"))]
     )
-    assert "vpp/nat44/address-pool/snat/172.30.1.1-172.30.1.1" not in out
+    lb = out["vpp/nat44/lb-mapping/10.96.0.10/tcp/80"]
+    assert isinstance(lb, Nat44LbStaticMapping)
+    assert [(x.ip, x.vrf) for x in lb.locals] == [
+        ("10.0.0.1", 0),
+        ("10.0.0.2", 1),
+        ("10.1.1.2", 1),
+    ]
+    single = render_service(CTX, service, [eps(ep("10.0.0.1"))])[
+        "vpp/nat44/static-mapping/10.96.0.10/tcp/80"
+    ]
+    assert isinstance(single, Nat44StaticMapping) and single.vrf == 0
 
 
 def test_a_pod_tap_is_inside_and_outside() -> None:
@@ -492,7 +544,7 @@ def test_service_context_from_the_nodes() -> None:
         node_ips=("10.0.0.1", "10.0.0.2", "198.51.100.11"),
         vpp_ips=("192.168.16.1", "172.30.1.1"),
         nat_loopback="10.1.1.254",
-        snat_ip="172.30.1.1",
+        host_ips=("10.0.0.1", "198.51.100.11"),
     )
 
 

@@ -71,6 +71,7 @@ _PLAN_KEYS = {
     "vxlanVNI",
     "natExternalTraffic",
     "mainInterface",
+    "routeServiceCIDRToVPP",
 }
 _PATH_KEYS = {"vppSocket": "vpp_socket", "cniSocket": "cni_socket", "stateDir": "state_dir"}
 _SOCKET_KEYS = {"vppSocket", "cniSocket", "cniGrpcSocket", "socket"}

@@ -276,6 +276,10 @@ class Flow:
     session: str  # what created it, for the trace
 
 
+#: The session name of NAT44-ED's forwarding bypass (``create_bypass_for_fwd``).
+BYPASS = "forwarding bypass"
+
+
 def _flow_key(vrf: int, packet: Packet) -> FlowKey:
     sport, dport = packet.nat_ports()
     return vrf, packet.proto, packet.src, sport, packet.dst, dport
@@ -483,6 +487,10 @@ class _Walk:
         self.steps = 0
         self.next_hop = ""
         self.l2_dst = ""
+        #: The VRF of the interface the packet entered the current node on (VPP's
+        #: ``rx_fib_index``, which NAT44-ED's output feature keys sessions by); None for a
+        #: packet VPP sent itself.
+        self.rx_vrf: int | None = None
 
     # ---- bookkeeping -------------------------------------------------------------------------
 
@@ -532,6 +540,7 @@ class _Walk:
             f"{self.packet.describe()} received on {itf.name} (VRF {itf.vrf})",
             itf.name,
         )
+        self.rx_vrf = itf.vrf
         if not itf.enabled:
             self.fail(snap, "ingress", f"{itf.name} is admin down", itf)
         self.acl(snap, itf, is_input=True)
@@ -921,7 +930,7 @@ class _Walk:
             # reply untranslated, also through an output-feature interface's in2out, which
             # would otherwise source-NAT it to a pool address.
             reverse = (itf.vrf, packet.proto, packet.dst, dport, packet.src, sport)
-            bypass = Flow(packet.dst, dport, packet.src, sport, itf.vrf, "forwarding bypass")
+            bypass = Flow(packet.dst, dport, packet.src, sport, itf.vrf, BYPASS)
             self.dp.state[snap.node].nat_flows.setdefault(reverse, bypass)
             self.nat_pass(
                 snap,
@@ -993,14 +1002,29 @@ class _Walk:
         return chosen, f"VPP picks at random by weight; the model hashes the client: {rand}/{total}"
 
     def nat_output(self, snap: Snapshot, itf: InterfaceState) -> None:
-        """``nat44-ed-in2out-output`` on an output-feature interface: sessions, then dynamic
-        SNAT of what leaves through it, unless it is the reply of a translated flow."""
+        """``nat44-ed-in2out-output`` on an output-feature interface
+        (``nat44_ed_in2out_fast_path_node_fn_inline`` with ``is_output_feature``): a session
+        keyed by the *receiving* interface's FIB translates; else
+        ``nat44_ed_not_translate_output_feature`` keeps the packet as it is when a flow of
+        the *sending* FIB matches it (src NAT check) or when it is the reply of a session of
+        the receiving FIB (dst NAT check); else ``slow_path_ed`` source-NATs it to the pool,
+        its i2o flow keyed by the receiving FIB, its o2i flow by the sending one."""
         nat = snap.nat
         role = snap.nat_role(itf.sw_if_index)
         if not nat.enabled or role is None or not role.output:
             return
         state, packet = self.dp.state[snap.node], self.packet
-        rx_vrf = itf.vrf
+        if nat.forwarding:
+            # nat_not_translate_output_feature_fwd: first, a forwarding-bypass session's flow,
+            # looked up in FIB 0 whatever the interfaces' VRFs, lets the packet pass as it is.
+            bypass = state.nat_flows.get(_flow_key(0, packet))
+            if bypass is not None and bypass.session == BYPASS:
+                self._translate(
+                    snap, itf, bypass, f"output feature: existing NAT session ({BYPASS})"
+                )
+                return
+        tx_vrf = itf.vrf
+        rx_vrf = tx_vrf if self.rx_vrf is None else self.rx_vrf
         flow = state.nat_flows.get(_flow_key(rx_vrf, packet))
         if flow is not None:
             self._translate(
@@ -1008,12 +1032,21 @@ class _Walk:
             )
             return
         sport, dport = packet.nat_ports()
+        if _flow_key(tx_vrf, packet) in state.nat_flows:
+            self.hop(
+                snap,
+                "nat44-output",
+                "pass",
+                f"output feature: a flow of VRF {tx_vrf} matches: not translated",
+                itf.name,
+            )
+            return
         if (rx_vrf, packet.proto, packet.dst, dport, packet.src, sport) in state.nat_flows:
             self.hop(
                 snap,
                 "nat44-output",
                 "pass",
-                "output feature: reply of a translated flow: not translated",
+                f"output feature: reply of a session of VRF {rx_vrf}: not translated",
                 itf.name,
             )
             return
@@ -1023,10 +1056,10 @@ class _Walk:
                 snap, "nat44-output", "output feature: no pool address: dropped (OUT_OF_PORTS)", itf
             )
             return
-        i2o = Flow(pool, sport, packet.dst, dport, rx_vrf, f"output SNAT to {pool}")
+        i2o = Flow(pool, sport, packet.dst, dport, tx_vrf, f"output SNAT to {pool}")
         o2i = Flow(packet.dst, dport, packet.src, sport, rx_vrf, f"output SNAT to {pool}")
         state.nat_flows[_flow_key(rx_vrf, packet)] = i2o
-        state.nat_flows[(rx_vrf, packet.proto, packet.dst, dport, pool, sport)] = o2i
+        state.nat_flows[(tx_vrf, packet.proto, packet.dst, dport, pool, sport)] = o2i
         before = packet.describe()
         self.packet = _rewrite(packet, i2o)
         self.hop(

@@ -185,8 +185,12 @@ def _host_link(
                 vrf=config.main_vrf, dst=f"{ip}/32", next_hop=str(linux_ip), out_interface=HOST_TAP
             ),
         )
-    # The host reaches every pod and VPP-host subnet (all nodes) through VPP.
-    for dst in (plan.pod_subnet_cidr, plan.vpp_host_subnet_cidr):
+    # The host reaches every pod and VPP-host subnet (all nodes) through VPP, and with
+    # routeServiceCIDRToVPP the service CIDR, which VPP's NAT translates on the host link.
+    host_routed = [plan.pod_subnet_cidr, plan.vpp_host_subnet_cidr]
+    if config.route_service_cidr_to_vpp:
+        host_routed.append(plan.service_cidr)
+    for dst in host_routed:
         route = LinuxRoute(
             netns="",
             interface=HOST_TAP_LINUX_NAME,

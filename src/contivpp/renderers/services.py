@@ -64,12 +64,16 @@ class ServiceContext:
     #: nodeIP:nodePort is translated on its own node, as kube-proxy does.
     node_ips: tuple[str, ...] = ()
     #: This node's own VPP addresses (the VXLAN source first, then the VPP end of the host
-    #: link): NodePort frontends too, and identity-mapped so VPP's own traffic is kept.
+    #: link, then the uplink's): NodePort frontends too, and identity-mapped so VPP's own
+    #: traffic is kept.
     vpp_ips: tuple[str, ...] = ()
+    #: The SNAT pool of pods leaving the cluster: the uplink's address ("" without one).
+    snat_ip: str = ""
     #: The twice-NAT source: where kube-proxy masquerades, replies must come back here.
     nat_loopback: str = ""
-    #: Pods leaving the cluster are source-NATed to this address (natExternalTraffic).
-    snat_ip: str = ""
+    #: This node's own IPv4 InternalIP / ExternalIP addresses: a local endpoint at one of
+    #: them is a host-network pod, reached through the host link in the main VRF.
+    host_ips: tuple[str, ...] = ()
 
 
 def service_context(config: AgentConfig, node_id: int, nodes: Iterable[k8s.Node]) -> ServiceContext:
@@ -80,13 +84,19 @@ def service_context(config: AgentConfig, node_id: int, nodes: Iterable[k8s.Node]
     )
     host_link = str(ipam.vpp_host_vpp_ip(plan, node_id))
     vpp_ips: tuple[str, ...] = (str(ipam.node_interconnect_ip(plan, node_id)), host_link)
-    # Without a data-plane NIC, traffic leaves through the host link; its VPP end is the
-    # address the host routes replies back to. With an uplink, the node's address on it, as
-    # in Contiv; NodePorts answer there too.
-    snat_ip = host_link
+    # With an uplink, the node's address is VPP's (as in Contiv): NodePorts answer there and
+    # pods leaving the cluster are source-NATed to it. Without one there is no SNAT.
+    snat_ip = ""
     if config.main_interface is not None:
         snat_ip = config.main_interface.ip
         vpp_ips = (*vpp_ips, snat_ip)
+    own = _ipv4(
+        a.address
+        for n in nodes
+        if n.name == config.node_name
+        for a in n.addresses
+        if a.type in ("InternalIP", "ExternalIP")
+    )
     return ServiceContext(
         config=config,
         node_name=config.node_name,
@@ -95,6 +105,7 @@ def service_context(config: AgentConfig, node_id: int, nodes: Iterable[k8s.Node]
         vpp_ips=vpp_ips,
         nat_loopback=str(ipam.nat_loopback(plan, node_id)),
         snat_ip=snat_ip,
+        host_ips=own,
     )
 
 
@@ -181,9 +192,18 @@ def render_service(
                 verdict = "map" if mapped else ("drop" if choice.has_any else "reject")
                 verdicts.setdefault(frontend.address, set()).add(verdict)
     node_addresses = {*ctx.node_ips, *ctx.vpp_ips}
+    cluster_ips = set(_cluster_ips(service))
     for address, seen in sorted(verdicts.items()):
-        if "map" not in seen and address not in node_addresses:
+        if address in node_addresses:
+            continue
+        if "map" not in seen:
             _close(out, ctx.config, address, "reject" if "reject" in seen else "drop")
+        elif address in cluster_ips:
+            # NAT44-ED translates the served ports before ip4-lookup, so this route only
+            # sees the ports the service does not have: kube-proxy rejects them ("Reject
+            # traffic to invalid ports of ClusterIPs"), or drops a port whose traffic
+            # policy leaves this node no endpoint.
+            _close(out, ctx.config, address, "drop" if "drop" in seen else "reject")
     if service.type == "LoadBalancer" and service.lb_source_ranges:
         lb_ips = _ipv4(service.lb_ingress_ips)
         if lb_ips:
@@ -264,10 +284,9 @@ def _map(
     """Render the mapping of one frontend; False when nothing can serve it."""
     if not frontend.backends:
         return False
-    vrf = ctx.config.pod_vrf
     protocol = _L4.get(port.protocol)
     if protocol is None:
-        return _map_address_only(out, port, frontend, vrf, label)
+        return _map_address_only(out, ctx, port, frontend, label)
     if len(frontend.backends) == 1:
         backend = frontend.backends[0]
         key = keys.nat44_static_mapping(frontend.address, protocol, frontend.port)
@@ -277,7 +296,7 @@ def _map(
             protocol=protocol,
             local_port=backend.port,
             external_port=frontend.port,
-            vrf=vrf,
+            vrf=_backend_vrf(ctx, backend),
             twice_nat=frontend.twice_nat,
             label=label,
         )
@@ -287,7 +306,9 @@ def _map(
         external_ip=frontend.address,
         external_port=frontend.port,
         protocol=protocol,
-        locals=tuple(Nat44LbLocal(b.ip, b.port, vrf=vrf) for b in frontend.backends),
+        locals=tuple(
+            Nat44LbLocal(b.ip, b.port, vrf=_backend_vrf(ctx, b)) for b in frontend.backends
+        ),
         twice_nat=frontend.twice_nat,
         affinity=affinity,
         label=label,
@@ -295,8 +316,24 @@ def _map(
     return True
 
 
+def _backend_vrf(ctx: ServiceContext, backend: _Backend) -> int:
+    """The VRF VPP reaches ``backend`` in, and where its answers arrive: the NAT session's
+    inside FIB must be that one, or the answer misses the session and the client hears the
+    backend's own address instead of the service's (``nat44_ed_out2in.c`` looks the answer
+    up with the receiving interface's FIB). Pods answer through their TAPs or VXLAN, in the
+    pod VRF; a host-network pod of this node answers through the host link, in the main
+    VRF."""
+    if backend.local and backend.ip in ctx.host_ips:
+        return ctx.config.main_vrf
+    return ctx.config.pod_vrf
+
+
 def _map_address_only(
-    out: dict[Key, object], port: k8s.ServicePort, frontend: _Frontend, vrf: int, label: str
+    out: dict[Key, object],
+    ctx: ServiceContext,
+    port: k8s.ServicePort,
+    frontend: _Frontend,
+    label: str,
 ) -> bool:
     """SCTP: NAT44-ED translates it by address only (no ports, no balancing, no twice-NAT).
 
@@ -309,7 +346,10 @@ def _map_address_only(
     key = keys.nat44_static_mapping(frontend.address, None, 0)
     if key not in out:
         out[key] = Nat44StaticMapping(
-            local_ip=same_port[0].ip, external_ip=frontend.address, vrf=vrf, label=label
+            local_ip=same_port[0].ip,
+            external_ip=frontend.address,
+            vrf=_backend_vrf(ctx, same_port[0]),
+            label=label,
         )
     return True
 
@@ -361,25 +401,31 @@ def render_nat_node(ctx: ServiceContext) -> dict[Key, object]:
     Roles (VPP v26.06): LB mappings only work on the out2in path, so interfaces clients come
     from are inside *and* outside (the classify path), and forwarding is on (else traffic no
     mapping matches is dropped). With forwarding on, VPP never source-NATs dynamically on an
-    inside interface (``nat44_ed_not_translate``); only an output-feature interface does. So
-    with natExternalTraffic the host link is an output-feature interface, which VPP also runs
-    out2in on for incoming traffic, and the pool holds the node's address.
+    inside interface (``nat44_ed_not_translate``); only an output-feature interface does.
 
-    With an uplink, traffic leaves the cluster through it instead: the uplink takes the
-    output-feature role (or inside and outside without natExternalTraffic, so NodePorts on
-    its address still translate), the host link becomes inside and outside, and the pool
-    holds the uplink's address.
+    The host link is inside and outside, never an output-feature interface:
+    ``nat44-ed-in2out-output`` looks sessions up with the FIB of the interface a packet
+    *came in* on (``nat44_ed_not_translate_output_feature``), so a connection translated in
+    the pod VRF and leaving by the host link in the main VRF (a NodePort answer to the host,
+    a request to a host-network endpoint) would miss its own session and be source-NATed a
+    second time. Without an uplink, ``natExternalTraffic`` therefore has nothing to
+    source-NAT on and there is no SNAT pool.
+
+    With an uplink (Contiv's main interface), pods leave the cluster through it: it takes the
+    output-feature role with the node's address as the pool (natExternalTraffic), or inside
+    and outside without it, so NodePorts on its address still translate. The same FIB rule
+    applies there: a NodePort answer translated in the pod VRF leaves by the uplink and is
+    source-NATed again (docs/services.md, "Known gaps").
     """
     config = ctx.config
     out: dict[Key, object] = {keys.nat44_global(): Nat44Global(forwarding=True)}
-    egress = UPLINK if config.main_interface is not None else HOST_TAP
-    if config.nat_external_traffic:
-        roles = [Nat44Interface(egress, output=True)]
-        out[keys.nat44_address_pool(ctx.snat_ip)] = Nat44AddressPool(ctx.snat_ip)
-    else:
-        roles = [Nat44Interface(egress, inside=True, outside=True)]
-    if egress != HOST_TAP:
-        roles.append(Nat44Interface(HOST_TAP, inside=True, outside=True))
+    roles = [Nat44Interface(HOST_TAP, inside=True, outside=True)]
+    if config.main_interface is not None:
+        if config.nat_external_traffic:
+            roles.append(Nat44Interface(UPLINK, output=True))
+            out[keys.nat44_address_pool(ctx.snat_ip)] = Nat44AddressPool(ctx.snat_ip)
+        else:
+            roles.append(Nat44Interface(UPLINK, inside=True, outside=True))
     roles.append(Nat44Interface(VXLAN_BVI, inside=True, outside=True))
     for role in roles:
         out[keys.nat44_interface(role.interface)] = role

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from services_matrix import CONFIG
 
 from contivpp.demo import probe, start_server
 from contivpp.events.log import read_lines
@@ -31,17 +32,6 @@ from contivpp.vpp.client import VPPClient
 from contivpp.vpp.descriptors import vpp_descriptors
 
 CLI = [sys.executable, "-m", "contivpp.cli", "--log-level", "warning"]
-CONFIG = {
-    "ipam": {
-        "nodeInterconnectCIDR": "192.168.16.0/24",
-        "podSubnetCIDR": "10.1.0.0/16",
-        "podSubnetOneNodePrefixLen": 24,
-        "serviceCIDR": "10.96.0.0/12",
-        "vppHostSubnetCIDR": "172.30.0.0/16",
-        "vppHostSubnetOneNodePrefixLen": 24,
-        "vxlanCIDR": "192.168.30.0/24",
-    }
-}
 
 
 def free_udp_port() -> int:

@@ -225,7 +225,9 @@ async def test_cluster_ip_node_port_and_hairpin(programmed: Programmed) -> None:
     for ip in ("10.20.0.11", "10.20.0.12", "192.168.16.1", "172.30.1.1"):
         assert programmed.where(ip, 30080) == web
         assert programmed.mappings[(ip, 30080)][0] & TWICE_NAT
-    assert programmed.where("10.96.0.10", 81) == "drop"  # no such port: never leaks out
+    # No such port: rejected at once, as kube-proxy rejects invalid ports of ClusterIPs.
+    assert programmed.where("10.96.0.10", 81) == "reject"
+    assert programmed.where("10.96.0.99", 80) == "drop"  # an unallocated IP: never leaks out
 
 
 async def test_backend_on_another_node_is_reached_over_vxlan(
