@@ -158,6 +158,10 @@ class Helper:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+        self.reader.join(10)  # EOF once the process is gone
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 class World:
