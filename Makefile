@@ -27,14 +27,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m compileall -q src >/dev/null
 	touch $(STAMP)
 
-# Debian's etcd-server: from the apt cache when the machine has the package
-# there (no network needed), else from the archive, retried like pip above.
-ETCD_DEB = $(lastword $(sort $(wildcard /var/cache/apt/archives/etcd-server_3.4.*_amd64.deb)))
+# Debian's etcd-server (3.4.23-4+b4, amd64): the package file in third_party/debs, checked
+# against its SHA256SUMS (no network needed); apt only where that cannot be installed.
+ETCD_DEB := third_party/debs/etcd-server_3.4.23-4+b4_amd64.deb
 
 etcd:
 	@command -v etcd >/dev/null 2>&1 || { \
 	  echo "etcd not found: installing Debian's etcd-server"; \
-	  { [ -n "$(ETCD_DEB)" ] && DEBIAN_FRONTEND=noninteractive dpkg -i "$(ETCD_DEB)" >/dev/null; } \
+	  { (cd third_party/debs && sha256sum --quiet -c SHA256SUMS) \
+	    && DEBIAN_FRONTEND=noninteractive dpkg -i $(ETCD_DEB) >/dev/null; } \
 	  || .ci/retry sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server' >/dev/null; }
 
 demo: $(STAMP) etcd
