@@ -116,19 +116,27 @@ async def test_two_nodes_get_distinct_ids_and_a_vxlan_mesh(
         assert a.agent is not None and b.agent is not None
         ids = {a.agent.status.node_id, b.agent.status.node_id}
         assert ids == {1, 2}
+        ida = a.agent.status.node_id
+        idb = b.agent.status.node_id
+
+        def routed(view: dict[str, object], other: int) -> bool:
+            routes = view["routes"]
+            assert isinstance(routes, list)
+            return any(
+                r[1] == f"10.1.{other}.0/24" and r[2] == f"192.168.30.{other}" for r in routes
+            )
+
+        # Each node learns of the other through etcd and programs the tunnel and the routes
+        # over it in transactions of their own: wait for all of them, then check their values.
         deadline = asyncio.get_running_loop().time() + 20
         while True:
             va, vb = await a.vpp_view(), await b.vpp_view()
-            if va["vxlan"] and vb["vxlan"]:
+            if va["vxlan"] and vb["vxlan"] and routed(va, idb) and routed(vb, ida):
                 break
             assert asyncio.get_running_loop().time() < deadline, "no VXLAN mesh"
             await asyncio.sleep(0.2)
-        ida = a.agent.status.node_id
-        idb = b.agent.status.node_id
         assert va["vxlan"] == [(f"192.168.16.{ida}", f"192.168.16.{idb}", 10)]
         assert vb["vxlan"] == [(f"192.168.16.{idb}", f"192.168.16.{ida}", 10)]
-        assert any(r[1] == f"10.1.{idb}.0/24" and r[2] == f"192.168.30.{idb}" for r in va["routes"])  # type: ignore[union-attr]
-        assert any(r[1] == f"10.1.{ida}.0/24" and r[2] == f"192.168.30.{ida}" for r in vb["routes"])  # type: ignore[union-attr]
 
         # node-b leaves the cluster: its agent stops and the KSR deletes its Node object
         await b.stop_agent()
