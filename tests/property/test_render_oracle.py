@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from contivpp.config import AgentConfig
@@ -157,7 +157,9 @@ services = st.builds(
 ENDPOINTS = st.lists(
     st.builds(
         k8s.Endpoint,
-        st.sampled_from(("10.1.1.2", "10.1.2.3", "10.1.1.4")).map(lambda a: (a,)),
+        # 192.168.16.1: a node's address, i.e. a host-network endpoint (its VRF depends on
+        # whether the address is this node's)
+        st.sampled_from(("10.1.1.2", "10.1.2.3", "10.1.1.4", "192.168.16.1")).map(lambda a: (a,)),
         ready=st.sampled_from((True, True, False)),
         node_name=st.sampled_from(NODES),
         serving=st.booleans(),
@@ -340,6 +342,25 @@ index_events = st.one_of(k8s_events, selector_events)
         min_size=1,
         max_size=30,
     )
+)
+@example(
+    # a ClusterIP service's endpoint at this node's address: a host-network pod, in the main
+    # VRF; it only becomes one when this node's Node object says so
+    [
+        K8sUpserted(
+            _service("default", "s1", ports=(k8s.ServicePort("http", "TCP", 80, 8080, 0),))
+        ),
+        K8sUpserted(
+            k8s.EndpointSlice(
+                "default",
+                "s1-1",
+                "s1",
+                endpoints=(k8s.Endpoint(("192.168.16.1",), node_name="node-1"),),
+                ports=(k8s.EndpointPort("http", 8080, "TCP"),),
+            )
+        ),
+        K8sUpserted(_node_obj("node-1", ("192.168.16.1",))),
+    ]
 )
 def test_services_render_incrementally_as_from_scratch(sequence: list[Event]) -> None:
     asyncio.run(_check([NodeIDAllocated("node-1", 1), *sequence]))

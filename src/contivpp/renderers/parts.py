@@ -637,6 +637,10 @@ def dirty_owners(
                 if ref.name == me:
                     dirty.add(NODE_ACLS)
                     dirty.update(pod_acl_owner(*k) for k in _wired(after))
+                    # this node's addresses decide which endpoints are its host-network
+                    # pods (mapped in the main VRF), whatever the service's type
+                    for state in (before, after):
+                        dirty.update(_service_owners(state))
                 for state in (before, after):
                     dirty.update(service_owner(*k) for k in state.index.node_port_services)
             elif ref.kind == "Service":
