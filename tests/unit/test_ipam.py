@@ -138,24 +138,6 @@ def test_every_rendering_setting_survives_the_event_log_header() -> None:
     assert config.main_interface is not None and config.main_interface.gateway == "198.18.0.1"
 
 
-def test_a_default_config_header_is_unchanged() -> None:
-    """Headers of logs recorded with defaults stay byte for byte (golden files rely on it)."""
-    assert AgentConfig("n").overrides_json() == {
-        "ipam": {
-            "podSubnetCIDR": "10.1.0.0/16",
-            "podSubnetOneNodePrefixLen": 24,
-            "vppHostSubnetCIDR": "172.30.0.0/16",
-            "vppHostSubnetOneNodePrefixLen": 24,
-            "nodeInterconnectCIDR": "192.168.16.0/24",
-            "vxlanCIDR": "192.168.30.0/24",
-            "serviceCIDR": "10.96.0.0/12",
-        },
-        "mtu": 1450,
-        "mainVRFID": 0,
-        "podVRFID": 1,
-    }
-
-
 def test_route_service_cidr_to_vpp_is_off_by_default_and_extends_the_header_only_when_on() -> None:
     assert AgentConfig("n").route_service_cidr_to_vpp is False
     assert "routeServiceCIDRToVPP" not in AgentConfig("n").overrides_json()
