@@ -17,7 +17,7 @@ from collections import Counter
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from contivpp.config import AgentConfig
+from contivpp.config import AgentConfig, MainInterface, UplinkRoute
 from contivpp.controller import Controller
 from contivpp.events import k8s
 from contivpp.events.indices import selections_of
@@ -48,6 +48,15 @@ LABELS = st.lists(
 ).map(lambda kvs: tuple(sorted(kvs)))
 # 300 does not fit the default address plan: the fold must reject it without harm.
 NODE_IDS = st.sampled_from((1, 2, 3, 4, 5, 300))
+
+
+#: A node with an uplink whose address is also a Node address below (NodePorts, SNAT pool).
+UPLINK = MainInterface(
+    "eth1",
+    "192.168.16.2/24",
+    gateway="192.168.16.254",
+    routes=(UplinkRoute("198.18.0.0/15", "192.168.16.253"),),
+)
 
 
 def _node_obj(name: str, ips: tuple[str, ...]) -> k8s.Node:
@@ -247,7 +256,19 @@ other_events = st.one_of(
     st.just(VPPRestarted()),
     st.just(ResyncRequested("test")),
     st.builds(
-        lambda vni: ConfigChanged(AgentConfig("node-1", vxlan_vni=vni)), st.sampled_from((10, 11))
+        lambda vni, uplink, nat, route_cidr: ConfigChanged(
+            AgentConfig(
+                "node-1",
+                vxlan_vni=vni,
+                main_interface=uplink,
+                nat_external_traffic=nat,
+                route_service_cidr_to_vpp=route_cidr,
+            )
+        ),
+        st.sampled_from((10, 11)),
+        st.sampled_from((None, UPLINK)),
+        st.booleans(),
+        st.booleans(),
     ),
 )
 selector_events = st.one_of(service_events, policy_events)
